@@ -1,0 +1,112 @@
+# Shared helpers for the ztpipe bats suite.
+bats_require_minimum_version 1.5.0
+
+ZTPIPE=${ZTPIPE:-$BATS_TEST_DIRNAME/../ztpipe}
+BG_PIDS=()
+
+# A TCP port nobody listens on right now (the kernel picks it).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for_port PORT [HOST]: until something listens there (5 s at most).
+wait_for_port() {
+	local port=$1 host=${2:-127.0.0.1} i
+	for ((i = 0; i < 100; i++)); do
+		python3 - "$host" "$port" <<'PY' && return 0
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), 0.2).close()
+except OSError:
+    sys.exit(1)
+PY
+		sleep 0.05
+	done
+	echo "nothing listens on $host port $port" >&2
+	return 1
+}
+
+# wait_for_file FILE PATTERN: until FILE has a line matching PATTERN (5 s).
+wait_for_file() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no '$2' in $1" >&2
+	return 1
+}
+
+# start_bg CMD...: run in the background with the caller's stdin (bash would
+# give it /dev/null), fd 3 closed so bats does not wait for it.
+start_bg() {
+	"$@" <&0 3>&- &
+	BG_PIDS+=("$!")
+	BG_PID=$!
+}
+
+# stop_bg: kill every background process this test started.
+stop_bg() {
+	local pid
+	for pid in "${BG_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	BG_PIDS=()
+}
+
+# wait_exit PID SECS: wait for a background pid; sets EXIT_STATUS.
+# Fails if it is still running after SECS.
+wait_exit() {
+	local pid=$1 secs=${2:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			EXIT_STATUS=$?
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "pid $pid still running after $secs s" >&2
+	return 1
+}
+
+# listen_bg ARGS...: start "ztpipe -l -v ARGS" (stdin/stdout from the
+# caller's redirections via LISTEN_IN/LISTEN_OUT), wait until it listens,
+# set PORT from its -v line.
+listen_bg() {
+	LISTEN_ERR=$BATS_TEST_TMPDIR/listen.err
+	start_bg timeout 30 "$ZTPIPE" -l -v "$@" <"${LISTEN_IN:-/dev/null}" \
+	    >"${LISTEN_OUT:-$BATS_TEST_TMPDIR/listen.out}" 2>"$LISTEN_ERR"
+	LISTEN_PID=$BG_PID
+	wait_for_file "$LISTEN_ERR" 'listening on' || return 1
+	PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$LISTEN_ERR" | head -n 1)
+	[ -n "$PORT" ]
+}
+
+# random_file FILE BYTES
+random_file() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+sha() {
+	sha256sum <"$1" | cut -d' ' -f1
+}
+
+teardown() {
+	stop_bg
+}
+
+# peak_rss FILE CMD...: run CMD, write its peak RSS in KiB to FILE,
+# return its status.
+peak_rss() {
+	local file=$1
+	shift
+	python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$file" "$@"
+}
