@@ -63,8 +63,8 @@ wait_exit() {
 	local pid=$1 secs=${2:-10} i
 	for ((i = 0; i < secs * 20; i++)); do
 		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			EXIT_STATUS=$?
+			EXIT_STATUS=0
+			wait "$pid" || EXIT_STATUS=$?
 			return 0
 		fi
 		sleep 0.05

@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# A chat between two people, each in a real terminal (tmux).
+
+load helper
+
+setup() {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	TMUX_SOCK=ztpipe-test-$$-$BATS_TEST_NUMBER
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+}
+
+teardown() {
+	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	stop_bg
+}
+
+tm() {
+	tmux -u -L "$TMUX_SOCK" "$@"
+}
+
+# screen_has SESSION TEXT: the pane shows TEXT within 5 s.
+screen_has() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		tm capture-pane -p -t "$1" 2>/dev/null | grep -qF -- "$2" && return 0
+		sleep 0.05
+	done
+	echo "session $1 never showed: $2" >&2
+	tm capture-pane -p -t "$1" >&2 || true
+	return 1
+}
+
+# session_ends SESSION: its program exited within 5 s.
+session_ends() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		tm has-session -t "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	echo "session $1 still running" >&2
+	return 1
+}
+
+start_chat() {
+	local err=$BATS_TEST_TMPDIR/srv.err
+	tm new-session -d -s srv -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' -l -v $* 127.0.0.1 0 2>'$err'"
+	wait_for_file "$err" 'listening on'
+	PORT=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$err")
+	tm new-session -d -s cli -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' 127.0.0.1 $PORT"
+	wait_for_file "$err" 'connection from'
+}
+
+@test "a chat in two terminals carries Turkish text both ways" {
+	start_chat
+	tm send-keys -t cli 'merhaba dünya, nasılsın?' Enter
+	screen_has srv 'merhaba dünya, nasılsın?'
+	tm send-keys -t srv 'iyiyim, teşekkürler! çğıöşü' Enter
+	screen_has cli 'iyiyim, teşekkürler! çğıöşü'
+}
+
+@test "when one person leaves (Ctrl-D), both ends of the chat finish" {
+	start_chat
+	tm send-keys -t cli 'görüşürüz' Enter
+	screen_has srv 'görüşürüz'
+	tm send-keys -t cli C-d
+	session_ends srv
+	session_ends cli
+}
+
+@test "a -d listener keeps a typing peer connected until it leaves" {
+	start_chat -d
+	tm send-keys -t cli 'first line' Enter
+	screen_has srv 'first line'
+	tm send-keys -t cli 'second line, still here' Enter
+	screen_has srv 'second line, still here'
+	tm has-session -t cli
+	tm send-keys -t cli C-d
+	session_ends srv
+	session_ends cli
+}
