@@ -1076,6 +1076,7 @@ summary(void)
 	    st.nrecv, (now_ms() - st.t0) / 1000.0);
 }
 
+#ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
 int
 main(int argc, char **argv)
 {
@@ -1113,3 +1114,4 @@ main(int argc, char **argv)
 	summary();
 	return st.status;
 }
+#endif
