@@ -38,6 +38,9 @@
 #define STOP_MS		2000	/* after a signal, how long we try to flush */
 #define MAXCONNS	100	/* -k default, as ncat */
 #define NAMESZ		(NI_MAXHOST + NI_MAXSERV + 8)	/* "addr port N" */
+#define NICKMAX		32	/* --chat: longest display name, in bytes */
+#define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
+#define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
 
 /* Exit status: 0 success, 1 network or runtime error, 2 usage error. */
 enum { EXIT_NET = 1, EXIT_USAGE = 2 };
@@ -62,6 +65,9 @@ struct peer {
 	int rd_eof;		/* it sent FIN */
 	int wr_done;		/* we sent FIN (or never will write again) */
 	int warned_long;	/* -v: said once that its lines are too long */
+	int stuck;		/* --chat: its queue overflowed; drop it */
+	struct buf out;		/* --chat: lines queued for it */
+	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
 };
 
 /* The command line. */
@@ -73,6 +79,8 @@ static struct options {
 	int verbose;		/* -v */
 	int wait_ms;		/* -w in ms, -1 for none */
 	int maxconns;		/* -m */
+	int chat;		/* --chat: relay lines between peers, -k implied */
+	const char *name;	/* --name: our name in a chat */
 	const char *source;	/* -s */
 	const char *host;	/* host to dial or address to listen on */
 	const char *port;
@@ -98,6 +106,10 @@ static struct state {
 	int midline;		/* stdout's last byte was not a newline */
 	int nl_owed;		/* a newline must go out before the next line */
 	long long t0, deadline;	/* start; -w or stop deadline in ms */
+	long long accept_at;	/* after EMFILE, accept again from then */
+	long long stuck_at;	/* -k: look for stuck peers again then */
+	struct buf chatq;	/* --chat: lines for our own stdout */
+	char nick[NICKMAX * 3 + 1];	/* --chat: our name, [host] by default */
 	unsigned long long nsent, nrecv;
 	int flags[2];		/* stdin/stdout fcntl flags to restore */
 } st;
@@ -114,6 +126,8 @@ static size_t buf_len(const struct buf *b);
 static size_t buf_room(const struct buf *b);
 static ssize_t buf_fill(struct buf *b, int fd);
 static size_t line_span(const char *p, size_t len, int final, size_t cap);
+static size_t utf8_len(const unsigned char *s, size_t n);
+static size_t chat_clean(const char *in, size_t len, char *out);
 static int parse_port(const char *s, int allow_zero);
 static int is_number(const char *s);
 static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
@@ -121,6 +135,7 @@ static int listen_on(const char *host, const char *port);
 static int dial(const char *host, const char *port);
 static struct peer *peer_add(int fd, const struct sockaddr *sa);
 static void peer_close(struct peer *p);
+static void chat_notice(const char *nick, const char *what);
 static void peer_drop(struct peer *p, int errnum, const char *why);
 static void peer_recv(struct peer *p);
 static void peer_send(struct peer *p);
@@ -240,23 +255,39 @@ buf_fill(struct buf *b, int fd)
 	return n;
 }
 
+/* Append len bytes if they fit (sliding to the front if needed); -1 if not. */
+static int
+buf_put(struct buf *b, const char *p, size_t len)
+{
+	if (buf_room(b) < len)
+		return -1;
+	if (b->cap - b->end < len) {
+		memmove(b->data, b->data + b->start, buf_len(b));
+		b->end -= b->start;
+		b->start = 0;
+	}
+	memcpy(b->data + b->end, p, len);
+	b->end += len;
+	return 0;
+}
+
 /*
  * How many of len queued bytes may go to stdout as one piece with -k:
  * up to the last newline, so lines from different peers never mix; all
- * of it when the peer is gone (final) or the buffer is full of one
- * line longer than cap.  Pure, for the fuzzer.
+ * of it when the peer is gone (final) or when the buffer is full with
+ * no newline (a line longer than cap).  Pure, for the fuzzer.
  */
 static size_t
 line_span(const char *p, size_t len, int final, size_t cap)
 {
 	size_t n;
 
-	if (final || len >= cap)
+	if (final)
 		return len;
 	for (n = len; n > 0; n--)
 		if (p[n - 1] == '\n')
 			return n;
-	return 0;
+	return len >= cap ? len : 0;
 }
 
 /* ---- addresses and sockets ---- */
@@ -522,11 +553,19 @@ peer_add(int fd, const struct sockaddr *sa)
 	memset(p, 0, sizeof(*p));
 	if (buf_init(&p->in, opt.keep ? LINEMAX : BUFSZ) < 0)
 		return NULL;
+	if (opt.chat && buf_init(&p->out, CHATQ) < 0) {
+		free(p->in.data);
+		p->in.data = NULL;
+		return NULL;
+	}
 	p->fd = fd;
 	p->serial = ++st.serials;
 	p->sent = st.ring_base + buf_len(&st.ring);	/* no replay */
 	p->progress = now_ms();
 	addr_name(sa, p->name, sizeof(p->name));
+	/* Its chat name is its address, until it sends "/name ...". */
+	snprintf(p->nick, sizeof(p->nick), "%.*s",
+	    (int)strcspn(p->name, " "), p->name);
 	tune_socket(fd);
 	st.nconn++;
 	return p;
@@ -544,18 +583,32 @@ peer_close(struct peer *p)
 	close(p->fd);
 	p->fd = -1;
 	st.nconn--;
+	if (opt.chat)
+		chat_notice(p->nick, "left");
 }
 
-/* An error or a stuck peer: report it and let it go. */
+static void
+peer_free(struct peer *p)
+{
+	free(p->in.data);
+	free(p->out.data);
+	p->in.data = p->out.data = NULL;
+}
+
+/*
+ * An error or a stuck peer: report it and let it go.  With -k only an
+ * error is worth a line without -v; alone, a lost peer fails the session.
+ */
 static void
 peer_drop(struct peer *p, int errnum, const char *why)
 {
-	if (opt.keep)
-		say(errnum, "%s: %s", p->name, why);
-	else {
+	if (!opt.keep) {
 		say(errnum, "%s", p->name);
 		st.status = EXIT_NET;
-	}
+	} else if (errnum)
+		say(errnum, "%s: %s", p->name, why);
+	else
+		note("%s: %s", p->name, why);
 	p->rd_eof = p->wr_done = 1;
 	peer_close(p);
 }
@@ -575,15 +628,22 @@ peer_recv(struct peer *p)
 	}
 }
 
+/* Send from the shared stdin ring, or in a chat from its own queue. */
 static void
 peer_send(struct peer *p)
 {
 	size_t off = p->sent - st.ring_base;
 	ssize_t n;
 
-	n = write(p->fd, st.ring.data + st.ring.start + off,
-	    buf_len(&st.ring) - off);
-	if (n > 0) {
+	if (opt.chat)
+		n = write(p->fd, p->out.data + p->out.start, buf_len(&p->out));
+	else
+		n = write(p->fd, st.ring.data + st.ring.start + off,
+		    buf_len(&st.ring) - off);
+	if (n > 0 && opt.chat) {
+		p->out.start += n;
+		st.nsent += n;
+	} else if (n > 0) {
 		p->sent += n;
 		st.nsent += n;
 		p->progress = now_ms();
@@ -595,8 +655,11 @@ peer_send(struct peer *p)
 static int
 peer_pending(const struct peer *p)
 {
-	return p->fd >= 0 && !p->wr_done &&
-	    p->sent < st.ring_base + buf_len(&st.ring);
+	if (p->fd < 0 || p->wr_done)
+		return 0;
+	if (opt.chat)
+		return buf_len(&p->out) > 0;
+	return p->sent < st.ring_base + buf_len(&st.ring);
 }
 
 static short
@@ -643,6 +706,159 @@ peer_pollfd(const struct peer *p)
 	if (!p->in.data || p->fd < 0)
 		return -1;
 	return (peer_want(p) || p->rd_eof) ? p->fd : -1;
+}
+
+/* ---- chat ---- */
+
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes there), or 0 for
+ * anything else: overlong forms, surrogates, past U+10FFFF, and the C1
+ * controls, which some terminals obey.  Pure, for the fuzzer.
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned long cp;
+	size_t len, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	len = s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 :
+	    s[0] < 0xf5 ? 4 : 0;
+	if (len == 0 || n < len)
+		return 0;
+	cp = s[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < (len == 2 ? 0xa0 : len == 3 ? 0x800 : 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * Make a peer's text safe for a terminal: controls become visible as
+ * ^X, invalid bytes U+FFFD, valid UTF-8 passes untouched.  out needs
+ * room for 3 * len bytes.  Pure, for the fuzzer.
+ */
+static size_t
+chat_clean(const char *in, size_t len, char *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0, n;
+
+	while (i < len) {
+		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+			out[o++] = '^';
+			out[o++] = s[i++] ^ 0x40;
+		} else if ((n = utf8_len(s + i, len - i)) > 0) {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	return o;
+}
+
+/* A chat name from text: cleaned, at most NICKMAX bytes of it. */
+static void
+nick_set(char *nick, const char *s, size_t len)
+{
+	len = len > NICKMAX ? NICKMAX : len;
+	if (len > 0)
+		nick[chat_clean(s, len, nick)] = '\0';
+}
+
+/*
+ * A line for everyone but its sender (and for our stdout when a peer
+ * said it).  A peer whose queue is full is not reading: it is marked
+ * stuck, so one silent peer cannot hold up the rest.
+ */
+static void
+chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
+{
+	struct peer *q;
+
+	if (to_stdout && buf_put(&st.chatq, msg, len) < 0)
+		note("stdout is not keeping up, a chat line was not shown");
+	for (int i = 0; i < st.npeers; i++) {
+		q = &st.peers[i];
+		if (q != from && q->fd >= 0 && !q->stuck &&
+		    buf_put(&q->out, msg, len) < 0)
+			q->stuck = 1;
+	}
+}
+
+static void
+chat_notice(const char *nick, const char *what)
+{
+	char msg[sizeof(st.nick) + 32];
+
+	chat_send(msg, snprintf(msg, sizeof(msg), "* %s %s\n", nick, what),
+	    NULL, 1);
+}
+
+/* One line from a peer (p) or from our stdin (NULL), to the others. */
+static void
+chat_line(struct peer *p, const char *line, size_t len)
+{
+	static char msg[sizeof(st.nick) + 8 + 3 * LINEMAX];
+	char old[sizeof(st.nick)];
+	size_t n;
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (p && len > 6 && memcmp(line, "/name ", 6) == 0) {
+		memcpy(old, p->nick, sizeof(old));
+		nick_set(p->nick, line + 6, len - 6);
+		chat_send(msg, snprintf(msg, sizeof(msg), "* %s is now %s\n",
+		    old, p->nick), NULL, 1);
+		return;
+	}
+	n = snprintf(msg, sizeof(msg), "[%s] ", p ? p->nick : st.nick);
+	n += chat_clean(line, len, msg + n);
+	msg[n++] = '\n';
+	chat_send(msg, n, p, p != NULL);
+}
+
+/* The first line queued in b, or its rest once final or full; 0 if none. */
+static size_t
+line_first(const struct buf *b, int final)
+{
+	const char *nl = memchr(b->data + b->start, '\n', buf_len(b));
+
+	if (nl)
+		return nl - (b->data + b->start) + 1;
+	return (final || buf_room(b) == 0) ? buf_len(b) : 0;
+}
+
+/* Move whole lines from peers and stdin into the chat, while stdout has room. */
+static void
+chat_relay(void)
+{
+	struct peer *p;
+	size_t n;
+
+	for (int i = 0; i < st.npeers; i++) {
+		p = &st.peers[i];
+		while (p->in.data && buf_room(&st.chatq) >= sizeof(st.nick) +
+		    8 + 3 * LINEMAX && (n = line_first(&p->in,
+		    p->rd_eof || p->fd < 0)) > 0) {
+			chat_line(p, p->in.data + p->in.start, n);
+			p->in.start += n;
+		}
+	}
+	while ((n = line_first(&st.ring, st.stdin_eof)) > 0) {
+		chat_line(NULL, st.ring.data + st.ring.start, n);
+		st.ring.start += n;
+	}
 }
 
 /* ---- the copy loop ---- */
@@ -699,34 +915,50 @@ stdout_fail(int errnum)
 static void
 stdout_write(void)
 {
-	struct peer *p;
+	struct peer *p = NULL;
+	const char *data;
 	size_t len;
 	ssize_t n;
 
 	if (st.nl_owed) {
-		if ((n = write(STDOUT_FILENO, "\n", 1)) < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				stdout_fail(errno);
-			return;
-		}
-		st.nl_owed = st.midline = 0;
+		data = "\n";
+		len = 1;
+	} else if (opt.chat) {
+		data = st.chatq.data + st.chatq.start;
+		len = buf_len(&st.chatq);
+	} else if ((p = next_chunk(&len)) && !st.nl_owed) {
+		data = p->in.data + p->in.start;
+	} else {
+		return;	/* nothing, or next_chunk() just owed a newline */
 	}
-	if (!(p = next_chunk(&len)) || st.nl_owed)
-		return;
-	n = write(STDOUT_FILENO, p->in.data + p->in.start, len);
-	if (n < 0) {
+	if ((n = write(STDOUT_FILENO, data, len)) < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			stdout_fail(errno);
 		return;
 	}
-	if (n > 0)
-		st.midline = p->in.data[p->in.start + n - 1] != '\n';
-	p->in.start += n;
-	if (p->in.start == p->in.end)
-		p->in.start = p->in.end = 0;
-	st.last_serial = p->serial;
-	if (st.owner && (st.owed -= n) == 0)
-		st.owner = NULL;
+	if (st.nl_owed) {
+		st.nl_owed = st.midline = 0;
+	} else if (opt.chat) {
+		st.chatq.start += n;
+	} else {
+		if (n > 0)
+			st.midline = data[n - 1] != '\n';
+		p->in.start += n;
+		st.last_serial = p->serial;
+		if (st.owner && (st.owed -= n) == 0)
+			st.owner = NULL;
+	}
+}
+
+/* Is anything waiting for stdout? */
+static int
+stdout_pending(void)
+{
+	size_t len;
+
+	if (opt.chat)
+		return buf_len(&st.chatq) > 0;
+	return st.nl_owed || next_chunk(&len) != NULL;
 }
 
 static void
@@ -749,20 +981,32 @@ accept_peer(void)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	char name[NAMESZ];
 	struct peer *p;
 	int fd;
 
 	fd = accept(st.lfd, (struct sockaddr *)&ss, &sl);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of fds: the caller waits in the backlog a while. */
+			note("accept: %s; trying again shortly", strerror(errno));
+			st.accept_at = now_ms() + 100;
+		} else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
 			say(errno, "accept");
 		return;
 	}
-	if (set_nonblock(fd, NULL) < 0 || !(p = peer_add(fd, (struct sockaddr *)&ss))) {
+	addr_name((struct sockaddr *)&ss, name, sizeof(name));
+	if (st.nconn >= opt.maxconns || set_nonblock(fd, NULL) < 0 ||
+	    !(p = peer_add(fd, (struct sockaddr *)&ss))) {
+		note("refused %s: %d peers already", name, st.nconn);
 		close(fd);
 		return;
 	}
 	note("connection from %s", p->name);
+	if (opt.chat)
+		chat_notice(p->nick, "joined");
 	if (!opt.keep) {
 		/* One peer: later callers are refused, not left waiting. */
 		close(st.lfd);
@@ -771,37 +1015,70 @@ accept_peer(void)
 }
 
 /* After each poll round: half-close, close, free, compact the ring. */
+/* -k: when to look for stuck peers next (0: nothing to watch). */
+static long long
+stuck_check(long long now)
+{
+	long long next = 0;
+	struct peer *p;
+
+	if (!opt.keep || opt.chat || buf_room(&st.ring) > 0 || st.stdin_eof)
+		return 0;
+	/* stdin waits on the peers behind: one that stopped reading goes. */
+	for (int i = 0; i < st.npeers; i++) {
+		p = &st.peers[i];
+		if (!p->in.data || !peer_pending(p))
+			continue;
+		if (now - p->progress >= STUCK_MS)
+			peer_drop(p, 0, "not reading for 1.5 s, dropped");
+		else if (!next || p->progress + STUCK_MS < next)
+			next = p->progress + STUCK_MS;
+	}
+	return next;
+}
+
+/* After each poll round: relay, half-close, close, free, compact the ring. */
 static void
 settle(void)
 {
 	unsigned long long end = st.ring_base + buf_len(&st.ring);
 	unsigned long long low = end;
+	long long now = now_ms();
 	struct peer *p;
 
+	if (opt.chat)
+		chat_relay();
+	st.stuck_at = stuck_check(now);	/* before the ring is compacted */
 	for (int i = 0; i < st.npeers; i++) {
 		p = &st.peers[i];
 		if (!p->in.data)
 			continue;
-		if (p->fd >= 0 && !p->wr_done && st.stdin_eof && p->sent == end) {
+		if (p->stuck)
+			peer_drop(p, 0, "not reading, dropped");
+		if (p->fd >= 0 && !p->wr_done && st.stdin_eof && !opt.chat &&
+		    p->sent == end) {
 			/* All of stdin delivered: tell the peer with FIN. */
 			if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN)
 				say(errno, "shutdown %s", p->name);
 			p->wr_done = 1;
 		}
-		if (p->fd >= 0 && p->rd_eof &&
-		    (p->wr_done || opt.nostdin || st.stdin_tty))
+		if (p->fd >= 0 && p->rd_eof && (p->wr_done || opt.nostdin ||
+		    st.stdin_tty || opt.chat))
 			peer_close(p);
 		if (p->fd < 0 && buf_len(&p->in) == 0 && st.owner != p) {
-			free(p->in.data);
-			p->in.data = NULL;
+			peer_free(p);
 			continue;
 		}
-		if (peer_pending(p) && p->sent < low)
+		if (!peer_pending(p))
+			p->progress = now;	/* idle is not stuck */
+		else if (p->sent < low)
 			low = p->sent;
 	}
-	/* Bytes every peer has sent are free again. */
-	st.ring.start += low - st.ring_base;
-	st.ring_base = low;
+	if (!opt.chat) {
+		/* Bytes every peer has sent are free again. */
+		st.ring.start += low - st.ring_base;
+		st.ring_base = low;
+	}
 	if (st.ring.start == st.ring.end)
 		st.ring.start = st.ring.end = 0;
 }
@@ -861,27 +1138,43 @@ setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* ms until the nearest timer: -w or the stop, a stuck check, accept again. */
+static int
+poll_timeout(long long now)
+{
+	long long t[] = { st.deadline, st.stuck_at, st.accept_at }, next = 0;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i] > 0 && (!next || t[i] < next))
+			next = t[i];
+	if (!next)
+		return -1;
+	return next <= now ? 0 : next - now > INT_MAX ? INT_MAX :
+	    (int)(next - now);
+}
+
 static void
 run(void)
 {
 	struct pollfd *pfd;
 	struct peer *p;
-	size_t dummy;
-	int n, timeout, nslots = SLOT_PEER + st.npeers;
+	int n, timeout, nslots;
 	long long now;
 	char drain[64];
 
-	if (!(pfd = calloc(nslots, sizeof(*pfd))))
+	if (!(pfd = calloc(SLOT_PEER + st.npeers, sizeof(*pfd))))
 		die(EXIT_NET, errno, "calloc");
 	while (!finished()) {
 		now = now_ms();
-		if (st.stopping && (!next_chunk(&dummy) || now >= st.deadline))
+		if (st.stopping && (!stdout_pending() || now >= st.deadline))
 			break;
 		if (!st.stopping && st.deadline && st.serials == 0 &&
 		    now >= st.deadline)
 			die(EXIT_NET, 0, "no connection within %d s",
 			    opt.wait_ms / 1000);
-		timeout = st.deadline ? (int)(st.deadline - now) : -1;
+		if (st.accept_at && now >= st.accept_at)
+			st.accept_at = 0;
+		timeout = poll_timeout(now);
 
 		/* Events come from state each round; nothing to drift. */
 		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
@@ -889,19 +1182,25 @@ run(void)
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
-		    (short)(st.nl_owed || next_chunk(&dummy) ? POLLOUT : 0), 0 };
-		pfd[SLOT_LISTEN] = (struct pollfd){ st.stopping ? -1 : st.lfd,
-		    POLLIN, 0 };
+		    (short)(stdout_pending() ? POLLOUT : 0), 0 };
+		pfd[SLOT_LISTEN] = (struct pollfd){
+		    st.stopping || st.accept_at ? -1 : st.lfd, POLLIN, 0 };
+		/* Only up to the last slot in use: poll() refuses more
+		 * entries than RLIMIT_NOFILE allows. */
+		nslots = SLOT_PEER;
 		for (int i = 0; i < st.npeers; i++) {
 			p = &st.peers[i];
 			pfd[SLOT_PEER + i] = (struct pollfd){ peer_pollfd(p),
 			    peer_want(p), 0 };
+			if (p->in.data)
+				nslots = SLOT_PEER + i + 1;
 		}
 		n = poll(pfd, nslots, timeout);
-		if (n < 0 && errno != EINTR)
-			die(EXIT_NET, errno, "poll");
-		if (n <= 0)
+		if (n < 0) {
+			if (errno != EINTR)
+				die(EXIT_NET, errno, "poll");
 			continue;
+		}
 
 		if (pfd[SLOT_SIGNAL].revents) {
 			while (read(sigpipe[0], drain, sizeof(drain)) > 0)
@@ -915,7 +1214,7 @@ run(void)
 		}
 		if (pfd[SLOT_STDIN].revents)
 			stdin_read();
-		for (int i = 0; i < st.npeers; i++)
+		for (int i = 0; i < nslots - SLOT_PEER; i++)
 			if (pfd[SLOT_PEER + i].revents && st.peers[i].fd >= 0)
 				peer_events(&st.peers[i],
 				    pfd[SLOT_PEER + i].revents);
@@ -925,7 +1224,7 @@ run(void)
 			stdout_write();
 		if (pfd[SLOT_LISTEN].revents)
 			accept_peer();
-		if (st.serials > 0 && !st.stopping && !opt.keep)
+		if (st.serials > 0 && !st.stopping)
 			st.deadline = 0;	/* -w covers waiting only */
 		settle();
 	}
@@ -938,18 +1237,23 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ztpipe [-46dv] [-s source] [-w secs] host [port]\n"
+"usage: ztpipe [-46dv] [-s source] [-w secs] [--name name] host [port]\n"
 "       ztpipe -l [-46dkv] [-m max] [-w secs] [address] [port]\n"
+"       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
 "\n"
 "Copy stdin to a TCP peer and the peer to stdout.  port defaults to %s.\n"
 "\n"
 "  -4, --ipv4            use IPv4 only\n"
+"      --chat            with -l: a group chat; lines go to everyone,\n"
+"                        prefixed with the sender's name\n"
 "  -6, --ipv6            use IPv6 only\n"
 "  -d, --no-stdin        do not read stdin and do not half-close\n"
 "  -h, --help            show this help and exit\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
 "  -l, --listen          wait for a peer instead of dialling one\n"
 "  -m, --max-conns N     with -k: at most N peers at once (default %d)\n"
+"      --name NAME       your name in a chat (default: the address,\n"
+"                        or the host name for the --chat listener)\n"
 "  -s, --source ADDR     dial from this local address\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
@@ -988,9 +1292,11 @@ parse_args(int argc, char **argv)
 		{ "ipv6", no_argument, NULL, '6' },
 		{ "no-stdin", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "chat", no_argument, NULL, 'C' },
 		{ "keep-open", no_argument, NULL, 'k' },
 		{ "listen", no_argument, NULL, 'l' },
 		{ "max-conns", required_argument, NULL, 'm' },
+		{ "name", required_argument, NULL, 'N' },
 		{ "source", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1009,12 +1315,14 @@ parse_args(int argc, char **argv)
 		case '6': opt.family = AF_INET6; break;
 		case 'd': opt.nostdin = 1; break;
 		case 'h': usage(stdout); exit(0);
+		case 'C': opt.chat = opt.keep = 1; break;
 		case 'k': opt.keep = 1; break;
 		case 'l': opt.listen = 1; break;
 		case 'm':
 			opt.maxconns = number_arg(optarg, 1, 1000000,
 			    "bad connection limit: %s");
 			break;
+		case 'N': opt.name = optarg; break;
 		case 's': opt.source = optarg; break;
 		case 'v': opt.verbose = 1; break;
 		case 'V': printf("ztpipe %s\n", VERSION); exit(0);
@@ -1030,7 +1338,9 @@ parse_args(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (opt.keep && !opt.listen)
-		usage_error("%s needs -l", "-k");
+		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
+	if (opt.name && !*opt.name)
+		usage_error("%s", "empty --name");
 	if (opt.listen && opt.source)
 		usage_error("%s is for dialling, not with -l", "-s");
 	if (argc > 2)
@@ -1077,31 +1387,66 @@ summary(void)
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
-int
-main(int argc, char **argv)
+/* Tables, buffers and limits for the session the options ask for. */
+static void
+session_init(void)
 {
-	guard_std_fds();
-	parse_args(argc, argv);
+	struct rlimit rl;
+	char host[256];
+
 	st.t0 = now_ms();
 	st.lfd = -1;
 	st.flags[0] = st.flags[1] = -1;
 	st.stdin_tty = isatty(STDIN_FILENO);
 	st.npeers = opt.keep ? opt.maxconns : 1;
 	if (!(st.peers = calloc(st.npeers, sizeof(*st.peers))) ||
-	    buf_init(&st.ring, BUFSZ) < 0)
+	    buf_init(&st.ring, BUFSZ) < 0 ||
+	    (opt.chat && buf_init(&st.chatq, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
+	/* Many peers need many fds: raise the soft limit as far as allowed. */
+	if (opt.keep && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)opt.maxconns + FD_SPARE) {
+		rl.rlim_cur = (rlim_t)opt.maxconns + FD_SPARE;
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (opt.name)
+		nick_set(st.nick, opt.name, strlen(opt.name));
+	else if (gethostname(host, sizeof(host)) == 0)
+		nick_set(st.nick, host, strnlen(host, sizeof(host)));
+}
+
+static void
+start_dialling(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char line[NICKMAX * 3 + 8];
+	int fd = dial(opt.host, opt.port);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		die(EXIT_NET, errno, "getpeername");
+	if (!peer_add(fd, (struct sockaddr *)&ss))
+		die(EXIT_NET, errno, "malloc");
+	/* A chat server learns our name from the first line. */
+	if (opt.name)
+		buf_put(&st.ring, line, snprintf(line, sizeof(line),
+		    "/name %s\n", st.nick));
+}
+
+int
+main(int argc, char **argv)
+{
+	guard_std_fds();
+	parse_args(argc, argv);
+	session_init();
 	if (opt.listen) {
 		st.lfd = listen_on(opt.host, opt.port);
 		if (opt.wait_ms > 0)
 			st.deadline = st.t0 + opt.wait_ms;
 	} else {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = dial(opt.host, opt.port);
-
-		if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-			die(EXIT_NET, errno, "getpeername");
-		peer_add(fd, (struct sockaddr *)&ss);
+		start_dialling();
 	}
 	setup_signals();
 	/* Nonblocking stdio, but never on a terminal the shell shares. */

@@ -38,9 +38,10 @@ wait_for_file() {
 }
 
 # start_bg CMD...: run in the background with the caller's stdin (bash would
-# give it /dev/null), fd 3 closed so bats does not wait for it.
+# give it /dev/null), fd 3 closed so bats does not wait for it, and fd 5
+# (where tests hold a FIFO's write end) closed so EOF can happen.
 start_bg() {
-	"$@" <&0 3>&- &
+	"$@" <&0 3>&- 5>&- &
 	BG_PIDS+=("$!")
 	BG_PID=$!
 }
@@ -84,6 +85,28 @@ listen_bg() {
 	wait_for_file "$LISTEN_ERR" 'listening on' || return 1
 	PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$LISTEN_ERR" | head -n 1)
 	[ -n "$PORT" ]
+}
+
+# wait_for_size FILE BYTES: until FILE holds BYTES bytes (10 s).
+wait_for_size() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(wc -c <"$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "$1 has $(wc -c <"$1") bytes, not $2" >&2
+	return 1
+}
+
+# wait_for_lines FILE N: until FILE holds N lines (10 s).
+wait_for_lines() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "$1 has $(wc -l <"$1") lines, not $2" >&2
+	return 1
 }
 
 # random_file FILE BYTES
