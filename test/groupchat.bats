@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# --chat: a group chat relayed by a listener.
+
+load helper
+
+# chat_py SCRIPT: run python with helpers to drive chat clients.
+# conn() connects, say(s, text) sends a line, expect(s, text) waits up
+# to 5 s for text, silent(s) checks nothing arrives for 0.5 s.
+chat_py() {
+	python3 -c '
+import socket, sys, time
+port = int(sys.argv[1])
+bufs = {}
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    bufs[s] = b""
+    return s
+def say(s, text):
+    s.sendall(text.encode() + b"\n")
+def expect(s, text):
+    want = text.encode() if isinstance(text, str) else text
+    end = time.time() + 5
+    while want not in bufs[s]:
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            sys.exit("never got %r; got %r" % (want, bufs[s][-300:]))
+        if not b:
+            sys.exit("EOF waiting for %r; got %r" % (want, bufs[s][-300:]))
+        bufs[s] += b
+    i = bufs[s].index(want) + len(want)
+    bufs[s] = bufs[s][i:]
+def silent(s, what=b""):
+    s.settimeout(0.5)
+    try:
+        b = s.recv(65536)
+    except socket.timeout:
+        return
+    if what in b or not b:
+        sys.exit("unexpected %r" % b)
+'"$1" "$PORT" "${@:2}"
+}
+
+@test "a line goes to every other client and the server, named by its sender" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn(); c = conn()
+expect(a, "joined")
+say(a, "/name ayşe")
+expect(b, "* 127.0.0.1 is now ayşe\n")
+say(a, "merhaba dünya, nasılsın?")
+expect(b, "[ayşe] merhaba dünya, nasılsın?\n")
+expect(c, "[ayşe] merhaba dünya, nasılsın?\n")
+silent(a, b"merhaba")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_for_file "$BATS_TEST_TMPDIR/srv.out" 'ayşe] merhaba'
+	grep -qxF '[ayşe] merhaba dünya, nasılsın?' "$BATS_TEST_TMPDIR/srv.out"
+}
+
+@test "join and leave notices reach every terminal, the server's too" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn()
+b = conn()
+expect(a, "* 127.0.0.1 joined\n")
+say(b, "/name mehmet")
+expect(a, "is now mehmet")
+b.close()
+expect(a, "* mehmet left\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_for_file "$BATS_TEST_TMPDIR/srv.out" 'mehmet left'
+	grep -qxF '* 127.0.0.1 joined' "$BATS_TEST_TMPDIR/srv.out"
+}
+
+@test "the operator's lines go to all clients as [--name]" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 5<>"$BATS_TEST_TMPDIR/in"
+	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg --chat --name operatör 127.0.0.1 0
+	chat_py '
+a = conn(); b = conn()
+open(sys.argv[2], "w").write("go\n")
+expect(a, "[operatör] hoş geldiniz\n")
+expect(b, "[operatör] hoş geldiniz\n")
+' "$BATS_TEST_TMPDIR/ready" 3>&- 5>&- &
+	local py=$!
+	BG_PIDS+=("$py")
+	wait_for_file "$BATS_TEST_TMPDIR/ready" go
+	echo 'hoş geldiniz' >&5
+	wait_exit "$py" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "a chat server with stdin at EOF keeps relaying and sends no EOF" {
+	listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+expect(a, "joined")
+expect(b, "joined")
+silent(a)
+silent(b)
+say(b, "still here?")
+expect(a, "still here?\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "control bytes and escapes are shown, not obeyed; UTF-8 passes; bad bytes replaced" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+a.sendall(b"\x1b[2Jclear\x07 \xc2\x9b bad\xff\xfe ok \xf0\x9f\x99\x82 \x7f\r\n")
+expect(b, "] ^[[2Jclear^G \ufffd\ufffd bad\ufffd\ufffd ok \U0001f642 ^?\n".encode())
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_for_file "$BATS_TEST_TMPDIR/srv.out" 'clear'
+	! grep -q $'\x1b' "$BATS_TEST_TMPDIR/srv.out"
+}
+
+@test "a ztpipe client's --name is its name in the chat" {
+	listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn()
+import subprocess
+p = subprocess.Popen([sys.argv[2], "--name", "zeynep", "127.0.0.1", str(port)],
+                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+expect(a, "is now zeynep\n")
+p.stdin.write(b"selam\n"); p.stdin.flush()
+expect(a, "[zeynep] selam\n")
+p.stdin.close(); p.wait(5)
+expect(a, "* zeynep left\n")
+' "$ZTPIPE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "a client that never reads is dropped; the others keep chatting" {
+	listen_bg --chat -v 127.0.0.1 0
+	run chat_py '
+stuck = conn()
+stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+a = conn(); b = conn()
+expect(a, "joined")
+line = "x" * 1000
+for i in range(3000):
+    say(a, "%d %s" % (i, line))
+    if i % 100 == 99:
+        expect(b, "%d %s\n" % (i, line))
+expect(a, "left\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q 'not reading, dropped' "$LISTEN_ERR"
+}
+
+tm() {
+	tmux -u -L "$TMUX_SOCK" "$@"
+}
+
+screen_has() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		tm capture-pane -p -t "$1" 2>/dev/null | grep -qF -- "$2" && return 0
+		sleep 0.05
+	done
+	echo "session $1 never showed: $2" >&2
+	tm capture-pane -p -t "$1" >&2 || true
+	return 1
+}
+
+@test "a three-party chat in terminals, in Turkish, with names and notices" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	TMUX_SOCK=ztpipe-gc-$$
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	local err=$BATS_TEST_TMPDIR/srv.err
+	tm new-session -d -s srv -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' -l --chat -v --name sunucu 127.0.0.1 0 2>'$err'"
+	wait_for_file "$err" 'listening on'
+	PORT=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$err")
+	tm new-session -d -s ali -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' --name ali 127.0.0.1 $PORT"
+	screen_has srv '* 127.0.0.1 is now ali'
+	tm new-session -d -s ayse -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' --name ayşe 127.0.0.1 $PORT"
+	screen_has ali '* 127.0.0.1 is now ayşe'
+	tm send-keys -t ali 'günaydın, çay içer misiniz?' Enter
+	screen_has ayse '[ali] günaydın, çay içer misiniz?'
+	screen_has srv '[ali] günaydın, çay içer misiniz?'
+	tm send-keys -t ayse 'evet, şekersiz lütfen' Enter
+	screen_has ali '[ayşe] evet, şekersiz lütfen'
+	tm send-keys -t srv 'hemen geliyor' Enter
+	screen_has ali '[sunucu] hemen geliyor'
+	screen_has ayse '[sunucu] hemen geliyor'
+	tm send-keys -t ayse C-d
+	screen_has ali '* ayşe left'
+	screen_has srv '* ayşe left'
+	tm kill-server
+}
+
+teardown() {
+	[ -n "${TMUX_SOCK:-}" ] && tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
+	stop_bg
+}
