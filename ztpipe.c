@@ -41,9 +41,13 @@
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
+#define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
 
 /* Exit status: 0 success, 1 network or runtime error, 2 usage error. */
 enum { EXIT_NET = 1, EXIT_USAGE = 2 };
+
+/* What poll() said is ready, remembered for splice(), which needs both ends. */
+enum { RD_STDIN = 1, WR_PEER = 2, RD_PEER = 4, WR_STDOUT = 8 };
 
 /* Fixed poll slots; peer i uses slot SLOT_PEER + i. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
@@ -112,6 +116,9 @@ static struct state {
 	char nick[NICKMAX * 3 + 1];	/* --chat: our name, [host] by default */
 	unsigned long long nsent, nrecv;
 	int flags[2];		/* stdin/stdout fcntl flags to restore */
+	int splice_in;		/* stdin is a pipe: splice it to the peer */
+	int splice_out;		/* stdout is a pipe: splice the peer to it */
+	int ready;		/* RD_STDIN | WR_PEER | ...: for splice */
 } st;
 
 static volatile sig_atomic_t got_signal;
@@ -142,6 +149,12 @@ static void peer_send(struct peer *p);
 static void peer_events(struct peer *p, short revents);
 static struct peer *next_chunk(size_t *len);
 static void stdout_write(void);
+static int splice_up(const struct peer *p);
+static int splice_down(const struct peer *p);
+static int splice_ready(const struct peer *p);
+static void splice_move(struct peer *p);
+static void stdout_fail(int errnum);
+static void stdin_ended(void);
 static void stdin_read(void);
 static void accept_peer(void);
 static void settle(void);
@@ -667,9 +680,10 @@ peer_want(const struct peer *p)
 {
 	short ev = 0;
 
-	if (!p->rd_eof && !st.stopping && buf_room(&p->in) > 0)
+	if (!p->rd_eof && !st.stopping && buf_room(&p->in) > 0 &&
+	    !(st.splice_out && (st.ready & RD_PEER)))
 		ev |= POLLIN;
-	if (peer_pending(p))
+	if (peer_pending(p) || (splice_up(p) && !(st.ready & WR_PEER)))
 		ev |= POLLOUT;
 	return ev;
 }
@@ -681,12 +695,20 @@ peer_events(struct peer *p, short revents)
 	int err = 0;
 
 	if ((revents & POLLIN) || ((revents & (POLLERR | POLLHUP)) &&
-	    (peer_want(p) & POLLIN)))
-		peer_recv(p);
-	if (p->fd >= 0 && (revents & (POLLOUT | POLLERR | POLLHUP)) &&
-	    peer_pending(p))
-		peer_send(p);
-	if (p->fd < 0 || !(revents & (POLLERR | POLLHUP)) || peer_want(p))
+	    (peer_want(p) & POLLIN))) {
+		if (st.splice_out)
+			st.ready |= RD_PEER;
+		else
+			peer_recv(p);
+	}
+	if (p->fd >= 0 && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+		if (peer_pending(p))
+			peer_send(p);
+		else if (splice_up(p))
+			st.ready |= WR_PEER;
+	}
+	if (p->fd < 0 || !p->rd_eof || !(revents & (POLLERR | POLLHUP)) ||
+	    peer_want(p))
 		return;
 	/* Idle after its FIN, yet poll says error or hangup: it is gone. */
 	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
@@ -861,6 +883,107 @@ chat_relay(void)
 	}
 }
 
+/* ---- the splice fast path ---- */
+
+/*
+ * One peer and pipes on our side: splice(2) moves bytes between the
+ * pipe and the socket inside the kernel, with no copy through our
+ * buffers.  It needs both ends ready at once, so the loop remembers
+ * what poll() said (st.ready) and forgets it when splice says EAGAIN.
+ */
+static int
+splice_up(const struct peer *p)
+{
+	return st.splice_in && p->in.data && p->fd >= 0 && !p->wr_done &&
+	    !st.stdin_eof && !st.stopping && buf_len(&st.ring) == 0;
+}
+
+static int
+splice_down(const struct peer *p)
+{
+	return st.splice_out && p->in.data && p->fd >= 0 && !p->rd_eof &&
+	    !st.stopping;
+}
+
+static int
+splice_ready(const struct peer *p)
+{
+	return (splice_up(p) && (st.ready & (RD_STDIN | WR_PEER)) ==
+	    (RD_STDIN | WR_PEER)) || (splice_down(p) &&
+	    (st.ready & (RD_PEER | WR_STDOUT)) == (RD_PEER | WR_STDOUT));
+}
+
+#ifdef SPLICE_F_MOVE
+/* A few rounds while both ends stay ready, then back to poll(). */
+static void
+splice_move(struct peer *p)
+{
+	ssize_t n;
+
+	for (int round = 0; round < 8 && splice_ready(p); round++) {
+		if (splice_up(p) && (st.ready & RD_STDIN) && (st.ready & WR_PEER)) {
+			n = splice(STDIN_FILENO, NULL, p->fd, NULL, PIPESZ,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0)
+				st.nsent += n;
+			else if (n == 0)
+				stdin_ended();
+			else if (errno == EAGAIN)
+				st.ready &= ~(RD_STDIN | WR_PEER);
+			else if (errno == EINVAL || errno == ENOSYS)
+				st.splice_in = 0;	/* read/write will do */
+			else if (errno != EINTR)
+				peer_drop(p, errno, "send");
+		}
+		if (splice_down(p) && (st.ready & RD_PEER) &&
+		    (st.ready & WR_STDOUT)) {
+			n = splice(p->fd, NULL, STDOUT_FILENO, NULL, PIPESZ,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				st.nrecv += n;
+			} else if (n == 0) {
+				p->rd_eof = 1;
+				note("%s closed its side", p->name);
+			} else if (errno == EAGAIN) {
+				st.ready &= ~(RD_PEER | WR_STDOUT);
+			} else if (errno == EINVAL || errno == ENOSYS) {
+				st.splice_out = 0;
+			} else if (errno == EPIPE) {
+				stdout_fail(EPIPE);	/* the reader left */
+			} else if (errno != EINTR) {
+				peer_drop(p, errno, "receive");
+			}
+		}
+	}
+}
+#else
+static void
+splice_move(struct peer *p)
+{
+	(void)p;
+	st.splice_in = st.splice_out = 0;
+}
+#endif
+
+/* Use splice for fd when it is a pipe, made large so each call moves more. */
+static int
+splice_fd(int fd)
+{
+#ifdef SPLICE_F_MOVE
+	struct stat sb;
+
+	if (opt.keep || fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode))
+		return 0;
+#ifdef F_SETPIPE_SZ
+	(void)fcntl(fd, F_SETPIPE_SZ, PIPESZ);
+#endif
+	return 1;
+#else
+	(void)fd;
+	return 0;
+#endif
+}
+
 /* ---- the copy loop ---- */
 
 /* Which peer's bytes go to stdout next, and how many. */
@@ -962,18 +1085,27 @@ stdout_pending(void)
 }
 
 static void
+stdin_ended(void)
+{
+	st.stdin_eof = 1;
+	note("stdin closed, sending EOF after the buffered data");
+}
+
+static void
 stdin_read(void)
 {
-	ssize_t n = buf_fill(&st.ring, STDIN_FILENO);
+	ssize_t n;
 
-	if (n > 0)
+	if (st.splice_in) {
+		st.ready |= RD_STDIN;
 		return;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	}
+	n = buf_fill(&st.ring, STDIN_FILENO);
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
 		return;
 	if (n < 0)
 		die(EXIT_NET, errno, "read from stdin");
-	st.stdin_eof = 1;
-	note("stdin closed, sending EOF after the buffered data");
+	stdin_ended();
 }
 
 static void
@@ -1097,7 +1229,7 @@ want_stdin(void)
 {
 	if (opt.nostdin || st.stdin_eof || st.stopping)
 		return 0;
-	if (buf_room(&st.ring) == 0)
+	if (st.splice_in ? (st.ready & RD_STDIN) : buf_room(&st.ring) == 0)
 		return 0;
 	return opt.keep || st.nconn > 0;
 }
@@ -1174,7 +1306,7 @@ run(void)
 			    opt.wait_ms / 1000);
 		if (st.accept_at && now >= st.accept_at)
 			st.accept_at = 0;
-		timeout = poll_timeout(now);
+		timeout = splice_ready(&st.peers[0]) ? 0 : poll_timeout(now);
 
 		/* Events come from state each round; nothing to drift. */
 		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
@@ -1182,7 +1314,8 @@ run(void)
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
-		    (short)(stdout_pending() ? POLLOUT : 0), 0 };
+		    (short)(stdout_pending() || (splice_down(&st.peers[0]) &&
+		    !(st.ready & WR_STDOUT)) ? POLLOUT : 0), 0 };
 		pfd[SLOT_LISTEN] = (struct pollfd){
 		    st.stopping || st.accept_at ? -1 : st.lfd, POLLIN, 0 };
 		/* Only up to the last slot in use: poll() refuses more
@@ -1220,8 +1353,12 @@ run(void)
 				    pfd[SLOT_PEER + i].revents);
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			stdout_fail(EPIPE);
-		if (pfd[SLOT_STDOUT].revents & POLLOUT)
+		if ((pfd[SLOT_STDOUT].revents & POLLOUT) && stdout_pending())
 			stdout_write();
+		else if (pfd[SLOT_STDOUT].revents & POLLOUT)
+			st.ready |= WR_STDOUT;
+		if (st.splice_in || st.splice_out)
+			splice_move(&st.peers[0]);
 		if (pfd[SLOT_LISTEN].revents)
 			accept_peer();
 		if (st.serials > 0 && !st.stopping)
@@ -1455,6 +1592,8 @@ main(int argc, char **argv)
 		(void)set_nonblock(STDIN_FILENO, &st.flags[0]);
 	if (!isatty(STDOUT_FILENO))
 		(void)set_nonblock(STDOUT_FILENO, &st.flags[1]);
+	st.splice_in = !opt.nostdin && splice_fd(STDIN_FILENO);
+	st.splice_out = splice_fd(STDOUT_FILENO);
 	run();
 	summary();
 	return st.status;
