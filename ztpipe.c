@@ -14,17 +14,21 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/resource.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,12 @@
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NORETURN __attribute__((noreturn))
+#else
+#define NORETURN
+#endif
 
 /* Exit status: 0 success, 1 network or runtime error, 2 usage error. */
 enum { EXIT_NET = 1, EXIT_USAGE = 2 };
@@ -74,6 +84,19 @@ struct peer {
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
 };
 
+/* An address or prefix: --allow entries, ZeroTier subnets. */
+struct cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];	/* network byte order; IPv4 uses 4 */
+	int bits;		/* prefix length */
+};
+
+/* An address on one of this host's ZeroTier interfaces. */
+struct ztaddr {
+	char ifname[IF_NAMESIZE];
+	struct cidr net;	/* the address, with its prefix length */
+};
+
 /* The command line. */
 static struct options {
 	int family;		/* -4, -6: AF_INET, AF_INET6; else AF_UNSPEC */
@@ -88,6 +111,12 @@ static struct options {
 	const char *source;	/* -s */
 	const char *host;	/* host to dial or address to listen on */
 	const char *port;
+	const char *network;	/* --network: ZeroTier network ID, 16 hex */
+	int sixplane;		/* --6plane: dial node IDs at 6PLANE addresses */
+	int addrs;		/* --addrs: list ZeroTier addresses and exit */
+	int resolve;		/* --resolve: print what host means and exit */
+	struct cidr *allow;	/* --allow: who may connect (none: anyone) */
+	int nallow;
 } opt;
 
 /* The running session. */
@@ -125,7 +154,7 @@ static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
 
 static void say(int errnum, const char *fmt, ...);
-static void die(int status, int errnum, const char *fmt, ...);
+static void die(int status, int errnum, const char *fmt, ...) NORETURN;
 static void note(const char *fmt, ...);
 static long long now_ms(void);
 static int buf_init(struct buf *b, size_t cap);
@@ -136,6 +165,19 @@ static size_t line_span(const char *p, size_t len, int final, size_t cap);
 static size_t utf8_len(const unsigned char *s, size_t n);
 static size_t chat_clean(const char *in, size_t len, char *out);
 static int parse_port(const char *s, int allow_zero);
+static int parse_hex(const char *s, size_t n, uint64_t *v);
+static int cidr_parse(const char *s, struct cidr *c);
+static int cidr_match(const struct cidr *c, const struct cidr *a);
+static void allow_push(const struct cidr *c);
+static void usage_error(const char *fmt, const char *arg) NORETURN;
+static void zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16]);
+static void zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16]);
+static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
+static int zt_scan(struct ztaddr *out, int max);
+static const char *zt_node_host(const char *host);
+static void zt_dial_hints(const struct sockaddr *bound, int port);
+static void zt_fail_hint(const struct sockaddr *sa, int err);
+static int allowed(const struct sockaddr *sa);
 static int is_number(const char *s);
 static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
 static int listen_on(const char *host, const char *port);
@@ -465,6 +507,9 @@ listen_on(const char *host, const char *port)
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		addr_name((struct sockaddr *)&ss, name, sizeof(name));
 		note("listening on %s", name);
+		if (opt.verbose)
+			zt_dial_hints((struct sockaddr *)&ss,
+			    ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	}
 	return fd;
 }
@@ -510,13 +555,15 @@ static int
 dial(const char *host, const char *port)
 {
 	struct addrinfo *res, *ai;
+	struct sockaddr_storage last;
 	char name[NAMESZ];
 	socklen_t sl;
 	int fd = -1, err = 0;
 
-	res = resolve(host, port, 0);
+	res = resolve(zt_node_host(host), port, 0);
 	for (ai = res; ai; ai = ai->ai_next) {
 		addr_name(ai->ai_addr, name, sizeof(name));
+		memcpy(&last, ai->ai_addr, ai->ai_addrlen);
 		if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0) {
 			err = errno;
 			continue;
@@ -545,10 +592,440 @@ next:
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0) {
+		zt_fail_hint((struct sockaddr *)&last, err);
 		exit(EXIT_NET);
+	}
 	note("connected to %s", name);
 	return fd;
+}
+
+/* ---- ZeroTier ---- */
+
+/*
+ * ZeroTier gives members addresses derived from the network ID (nwid,
+ * 64 bits) and the node ID (40 bits):
+ *   RFC4193: fd | nwid (8 bytes) | 99 93 | node (5 bytes), prefix /88
+ *   6PLANE:  fc | (nwid ^ nwid >> 32) (4 bytes) | node (5 bytes) | 0... | 01
+ * So an RFC4193 address on a local interface names both IDs, and a peer
+ * known by node ID can be dialled without asking anyone.
+ */
+static void
+zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16])
+{
+	a[0] = 0xfd;
+	for (int i = 0; i < 8; i++)
+		a[1 + i] = nwid >> (56 - 8 * i);
+	a[9] = 0x99;
+	a[10] = 0x93;
+	for (int i = 0; i < 5; i++)
+		a[11 + i] = node >> (32 - 8 * i);
+}
+
+static void
+zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16])
+{
+	uint32_t h = (uint32_t)(nwid ^ (nwid >> 32));
+
+	memset(a, 0, 16);
+	a[0] = 0xfc;
+	for (int i = 0; i < 4; i++)
+		a[1 + i] = h >> (24 - 8 * i);
+	for (int i = 0; i < 5; i++)
+		a[5 + i] = node >> (32 - 8 * i);
+	a[15] = 1;
+}
+
+/* The network and node IDs inside an RFC4193 ZeroTier address; 0 if not one. */
+static int
+zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node)
+{
+	if (a[0] != 0xfd || a[9] != 0x99 || a[10] != 0x93)
+		return 0;
+	*nwid = *node = 0;
+	for (int i = 0; i < 8; i++)
+		*nwid = *nwid << 8 | a[1 + i];
+	for (int i = 0; i < 5; i++)
+		*node = *node << 8 | a[11 + i];
+	return 1;
+}
+
+/* Exactly n hex digits into *v; -1 otherwise.  Pure. */
+static int
+parse_hex(const char *s, size_t n, uint64_t *v)
+{
+	char *end;
+
+	if (strlen(s) != n || strspn(s, "0123456789abcdefABCDEF") != n)
+		return -1;
+	*v = strtoull(s, &end, 16);
+	return 0;
+}
+
+/* Names ZeroTier gives its interfaces: zt... (Linux, BSD), feth... (macOS). */
+static int
+zt_ifname(const char *name)
+{
+	return strncmp(name, "zt", 2) == 0 || strncmp(name, "feth", 4) == 0;
+}
+
+static int
+prefix_len(const unsigned char *mask, int nbytes)
+{
+	int bits = 0;
+
+	for (int i = 0; i < nbytes; i++)
+		for (int b = 7; b >= 0 && (mask[i] >> b & 1); b--)
+			bits++;
+	return bits;
+}
+
+/* An address as a cidr; IPv4-mapped IPv6 becomes plain IPv4. */
+static void
+cidr_of(const struct sockaddr *sa, struct cidr *c)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	memset(c, 0, sizeof(*c));
+	if (sa->sa_family == AF_INET) {
+		c->family = AF_INET;
+		memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		c->bits = 32;
+	} else if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		c->family = AF_INET;
+		memcpy(c->addr, &s6->sin6_addr.s6_addr[12], 4);
+		c->bits = 32;
+	} else {
+		c->family = AF_INET6;
+		memcpy(c->addr, &s6->sin6_addr, 16);
+		c->bits = 128;
+	}
+}
+
+/*
+ * This host's ZeroTier addresses: every address, with its prefix, on an
+ * interface named like ZeroTier's or carrying an RFC4193 ZeroTier
+ * address (interfaces can be renamed).  Link-local ones are left out.
+ */
+static int
+zt_scan(struct ztaddr *out, int max)
+{
+	struct ifaddrs *ifa, *i;
+	struct ztaddr z;
+	uint64_t nwid, node;
+	int n = 0, pass;
+	char zt_named[8][IF_NAMESIZE];	/* interfaces with RFC4193 addresses */
+	int nnamed = 0;
+
+	if (getifaddrs(&ifa) < 0)
+		return 0;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = ifa; i; i = i->ifa_next) {
+			int fam = i->ifa_addr ? i->ifa_addr->sa_family : 0;
+			int known = zt_ifname(i->ifa_name);
+
+			if (fam != AF_INET && fam != AF_INET6)
+				continue;
+			memset(&z, 0, sizeof(z));
+			snprintf(z.ifname, sizeof(z.ifname), "%s", i->ifa_name);
+			cidr_of(i->ifa_addr, &z.net);
+			if (pass == 0) {
+				if (fam == AF_INET6 && !known && nnamed < 8 &&
+				    zt_ids(z.net.addr, &nwid, &node))
+					memcpy(zt_named[nnamed++], z.ifname,
+					    IF_NAMESIZE);
+				continue;
+			}
+			for (int k = 0; k < nnamed && !known; k++)
+				known = strcmp(zt_named[k], z.ifname) == 0;
+			if (!known || n >= max || (fam == AF_INET6 &&
+			    IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)z.net.addr)))
+				continue;
+			if (i->ifa_netmask)
+				z.net.bits = prefix_len(fam == AF_INET ?
+				    (unsigned char *)&((struct sockaddr_in *)
+				    i->ifa_netmask)->sin_addr :
+				    ((struct sockaddr_in6 *)
+				    i->ifa_netmask)->sin6_addr.s6_addr,
+				    fam == AF_INET ? 4 : 16);
+			out[n++] = z;
+		}
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
+static void
+cidr_str(const struct cidr *c, char *out, size_t outsz)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(c->family, c->addr, a, sizeof(a));
+	snprintf(out, outsz, "%s", a);
+}
+
+/* The networks this host is in, from its RFC4193 addresses; how many. */
+static int
+zt_networks(uint64_t *nwids, int max)
+{
+	struct ztaddr z[64];
+	uint64_t nwid, node;
+	int n = zt_scan(z, 64), k = 0, j;
+
+	for (int i = 0; i < n; i++) {
+		if (z[i].net.family != AF_INET6 ||
+		    !zt_ids(z[i].net.addr, &nwid, &node))
+			continue;
+		for (j = 0; j < k && nwids[j] != nwid; j++)
+			;
+		if (j == k && k < max)
+			nwids[k++] = nwid;
+	}
+	return k;
+}
+
+static const char zt_hint_setup[] = "is zerotier-one running, the network "
+    "joined (zerotier-cli listnetworks) and this member authorized?";
+
+/*
+ * A 10-hex-digit host is a node ID: dial it at its address on the
+ * network from --network, $ZTPIPE_NETWORK or the only one we are in.
+ */
+static const char *
+zt_node_host(const char *host)
+{
+	static char addr[INET6_ADDRSTRLEN];
+	uint64_t node, nwid, nwids[8];
+	unsigned char a[16];
+	const char *net = opt.network ? opt.network : getenv("ZTPIPE_NETWORK");
+	char list[8 * 18];
+	int n;
+
+	if (parse_hex(host, 10, &node) < 0)
+		return host;
+	if (net && *net) {
+		if (parse_hex(net, 16, &nwid) < 0)
+			usage_error("bad network ID: '%s' (16 hex digits)", net);
+	} else if ((n = zt_networks(nwids, 8)) == 1) {
+		nwid = nwids[0];
+	} else if (n == 0) {
+		die(EXIT_NET, 0, "%s is a node ID, but this host is in no "
+		    "ZeroTier network with RFC4193 addresses: %s (or give "
+		    "--network)", host, zt_hint_setup);
+	} else {
+		list[0] = '\0';
+		for (int i = 0; i < n; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list),
+			    "%s%016" PRIx64, i ? ", " : "", nwids[i]);
+		usage_error("several ZeroTier networks here, pick one with "
+		    "--network: %s", list);
+	}
+	if (opt.sixplane)
+		zt_6plane(nwid, node, a);
+	else
+		zt_rfc4193(nwid, node, a);
+	inet_ntop(AF_INET6, a, addr, sizeof(addr));
+	note("node %s on network %016" PRIx64 " is %s", host, nwid, addr);
+	return addr;
+}
+
+/* ztpipe --addrs: what to tell a friend who wants to reach us. */
+static int
+zt_print_addrs(void)
+{
+	struct ztaddr z[64];
+	uint64_t nwid, node;
+	char a[INET6_ADDRSTRLEN];
+	int n = zt_scan(z, 64);
+
+	if (n == 0)
+		die(EXIT_NET, 0, "no ZeroTier interface found: %s",
+		    zt_hint_setup);
+	for (int i = 0; i < n; i++) {
+		if (i == 0 || strcmp(z[i].ifname, z[i - 1].ifname) != 0) {
+			printf("%s", z[i].ifname);
+			for (int j = i; j < n; j++)
+				if (strcmp(z[j].ifname, z[i].ifname) == 0 &&
+				    z[j].net.family == AF_INET6 &&
+				    zt_ids(z[j].net.addr, &nwid, &node)) {
+					printf("  network %016" PRIx64
+					    "  node %010" PRIx64, nwid, node);
+					break;
+				}
+			printf("\n");
+		}
+		cidr_str(&z[i].net, a, sizeof(a));
+		printf("  %s/%d\n", a, z[i].net.bits);
+	}
+	return 0;
+}
+
+/* -l -v: the commands a peer can run to reach the listener on fd. */
+static void
+zt_dial_hints(const struct sockaddr *bound, int port)
+{
+	struct ztaddr z[64];
+	struct cidr b;
+	uint64_t nwid, node, nwids[8], last = 0;
+	char a[INET6_ADDRSTRLEN];
+	int n = zt_scan(z, 64), nnets = zt_networks(nwids, 8);
+	int any, v6only = opt.family == AF_INET6;
+
+	cidr_of(bound, &b);
+	any = b.family == AF_INET ? memcmp(b.addr, "\0\0\0\0", 4) == 0 :
+	    memcmp(b.addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16) == 0;
+	for (int i = 0; i < n; i++) {
+		if (!any ? memcmp(&z[i].net.addr, b.addr, 16) != 0 ||
+		    z[i].net.family != b.family :
+		    (b.family == AF_INET && z[i].net.family != AF_INET) ||
+		    (v6only && z[i].net.family != AF_INET6))
+			continue;
+		cidr_str(&z[i].net, a, sizeof(a));
+		note("a peer can run: ztpipe %s %d", a, port);
+		if (z[i].net.family == AF_INET6 && b.family == AF_INET6 &&
+		    zt_ids(z[i].net.addr, &nwid, &node) && node != last) {
+			last = node;
+			if (nnets > 1)
+				note("a peer can run: ztpipe --network %016"
+				    PRIx64 " %010" PRIx64 " %d", nwid, node, port);
+			else
+				note("a peer can run: ztpipe %010" PRIx64 " %d",
+				    node, port);
+		}
+	}
+}
+
+/*
+ * After a failed connect: say whether ZeroTier is the likely cause.
+ * Typical pools come from ZeroTier Central's suggestions.
+ */
+static void
+zt_fail_hint(const struct sockaddr *sa, int err)
+{
+	static const char *pools[] = { "10.147.16.0/22", "10.144.0.0/16",
+	    "10.241.0.0/16", "10.242.0.0/15", "10.244.0.0/16", "172.22.0.0/15",
+	    "172.24.0.0/13", "192.168.191.0/24", "192.168.192.0/22", "fd00::/8",
+	    "fc00::/8" };
+	struct ztaddr z[64];
+	struct cidr dst, pool;
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	if (err != ETIMEDOUT && err != EHOSTUNREACH && err != ENETUNREACH)
+		return;
+	cidr_of(sa, &dst);
+	cidr_str(&dst, a, sizeof(a));
+	n = zt_scan(z, 64);
+	for (int i = 0; i < n; i++)
+		if (cidr_match(&z[i].net, &dst)) {
+			say(0, "hint: %s is on ZeroTier interface %s: is the peer "
+			    "online and authorized? (zerotier-cli listpeers, "
+			    "ZeroTier Central)", a, z[i].ifname);
+			return;
+		}
+	for (size_t i = 0; n == 0 && i < sizeof(pools) / sizeof(pools[0]); i++)
+		if (cidr_parse(pools[i], &pool) == 0 && cidr_match(&pool, &dst)) {
+			say(0, "hint: %s looks like a ZeroTier address, but no "
+			    "ZeroTier interface is up: %s", a, zt_hint_setup);
+			return;
+		}
+}
+
+/* ---- access control ---- */
+
+/* "10.147.17.0/24", "fd80::/16" or a plain address into c; -1 if bad.  Pure. */
+static int
+cidr_parse(const char *s, struct cidr *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	int max;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	memset(c, 0, sizeof(*c));
+	strcpy(buf, s);
+	if ((slash = strchr(buf, '/')))
+		*slash++ = '\0';
+	if (inet_pton(AF_INET, buf, c->addr) == 1)
+		c->family = AF_INET, max = 32;
+	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
+		c->family = AF_INET6, max = 128;
+	else
+		return -1;
+	c->bits = max;
+	if (slash) {
+		if (!is_number(slash) || strlen(slash) > 3 ||
+		    atoi(slash) > max)
+			return -1;
+		c->bits = atoi(slash);
+	}
+	return 0;
+}
+
+/* Is address a (bits = full length) inside prefix c?  Pure. */
+static int
+cidr_match(const struct cidr *c, const struct cidr *a)
+{
+	int whole = c->bits / 8, rest = c->bits % 8;
+
+	if (c->family != a->family || memcmp(c->addr, a->addr, whole) != 0)
+		return 0;
+	return rest == 0 ||
+	    ((c->addr[whole] ^ a->addr[whole]) & (0xff00 >> rest)) == 0;
+}
+
+/* --allow LIST: addresses, prefixes and "zt", comma-separated. */
+static void
+allow_add(const char *list)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	struct ztaddr z[64];
+	struct cidr c;
+	int n;
+
+	if (!copy)
+		die(EXIT_NET, errno, "strdup");
+	for (tok = strtok_r(copy, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "zt") == 0) {
+			if ((n = zt_scan(z, 64)) == 0)
+				die(EXIT_NET, 0, "--allow zt: no ZeroTier "
+				    "interface found: %s", zt_hint_setup);
+			for (int i = 0; i < n; i++)
+				allow_push(&z[i].net);
+		} else if (cidr_parse(tok, &c) == 0) {
+			allow_push(&c);
+		} else {
+			usage_error("bad --allow entry: '%s'", tok);
+		}
+	}
+	free(copy);
+}
+
+static void
+allow_push(const struct cidr *c)
+{
+	struct cidr *a = realloc(opt.allow, (opt.nallow + 1) * sizeof(*a));
+
+	if (!a)
+		die(EXIT_NET, errno, "realloc");
+	opt.allow = a;
+	opt.allow[opt.nallow++] = *c;
+}
+
+/* May this peer in?  Everyone, unless --allow says otherwise. */
+static int
+allowed(const struct sockaddr *sa)
+{
+	struct cidr a;
+
+	if (opt.nallow == 0)
+		return 1;
+	cidr_of(sa, &a);
+	for (int i = 0; i < opt.nallow; i++)
+		if (cidr_match(&opt.allow[i], &a))
+			return 1;
+	return 0;
 }
 
 /* ---- peers ---- */
@@ -1130,6 +1607,12 @@ accept_peer(void)
 		return;
 	}
 	addr_name((struct sockaddr *)&ss, name, sizeof(name));
+	if (!allowed((struct sockaddr *)&ss)) {
+		/* Closed before a byte moves either way. */
+		note("refused %s: not in --allow", name);
+		close(fd);
+		return;
+	}
 	if (st.nconn >= opt.maxconns || set_nonblock(fd, NULL) < 0 ||
 	    !(p = peer_add(fd, (struct sockaddr *)&ss))) {
 		note("refused %s: %d peers already", name, st.nconn);
@@ -1375,15 +1858,21 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: ztpipe [-46dv] [-s source] [-w secs] [--name name] host [port]\n"
+"       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
 "       ztpipe -l [-46dkv] [-m max] [-w secs] [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
 "\n"
 "Copy stdin to a TCP peer and the peer to stdout.  port defaults to %s.\n"
+"host may be a ZeroTier node ID (10 hex digits).\n"
 "\n"
 "  -4, --ipv4            use IPv4 only\n"
+"      --6plane          dial node IDs at their 6PLANE address\n"
 "      --chat            with -l: a group chat; lines go to everyone,\n"
 "                        prefixed with the sender's name\n"
 "  -6, --ipv6            use IPv6 only\n"
+"      --addrs           list this host's ZeroTier interfaces and addresses\n"
+"      --allow LIST      with -l: accept only these addresses, prefixes\n"
+"                        (10.147.17.0/24, fd00::/8) or zt (ZeroTier subnets)\n"
 "  -d, --no-stdin        do not read stdin and do not half-close\n"
 "  -h, --help            show this help and exit\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
@@ -1391,6 +1880,8 @@ usage(FILE *f)
 "  -m, --max-conns N     with -k: at most N peers at once (default %d)\n"
 "      --name NAME       your name in a chat (default: the address,\n"
 "                        or the host name for the --chat listener)\n"
+"      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
+"      --resolve         print the addresses host would be dialled at\n"
 "  -s, --source ADDR     dial from this local address\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
@@ -1429,11 +1920,16 @@ parse_args(int argc, char **argv)
 		{ "ipv6", no_argument, NULL, '6' },
 		{ "no-stdin", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "6plane", no_argument, NULL, 'P' },
+		{ "addrs", no_argument, NULL, 'A' },
+		{ "allow", required_argument, NULL, 'a' },
 		{ "chat", no_argument, NULL, 'C' },
 		{ "keep-open", no_argument, NULL, 'k' },
 		{ "listen", no_argument, NULL, 'l' },
 		{ "max-conns", required_argument, NULL, 'm' },
 		{ "name", required_argument, NULL, 'N' },
+		{ "network", required_argument, NULL, 'n' },
+		{ "resolve", no_argument, NULL, 'r' },
 		{ "source", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1452,7 +1948,12 @@ parse_args(int argc, char **argv)
 		case '6': opt.family = AF_INET6; break;
 		case 'd': opt.nostdin = 1; break;
 		case 'h': usage(stdout); exit(0);
+		case 'A': opt.addrs = 1; break;
+		case 'a': allow_add(optarg); break;
 		case 'C': opt.chat = opt.keep = 1; break;
+		case 'n': opt.network = optarg; break;
+		case 'P': opt.sixplane = 1; break;
+		case 'r': opt.resolve = 1; break;
 		case 'k': opt.keep = 1; break;
 		case 'l': opt.listen = 1; break;
 		case 'm':
@@ -1474,6 +1975,13 @@ parse_args(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (opt.addrs) {
+		if (argc > 0)
+			usage_error("--addrs takes no arguments: %s", argv[0]);
+		return;
+	}
+	if (opt.nallow && !opt.listen)
+		usage_error("%s is for listeners, with -l", "--allow");
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
 	if (opt.name && !*opt.name)
@@ -1524,6 +2032,21 @@ summary(void)
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
+/* ztpipe --resolve HOST: where dial() would go, one address a line. */
+static int
+resolve_print(void)
+{
+	struct addrinfo *res = resolve(zt_node_host(opt.host), opt.port, 0), *ai;
+	char host[NI_MAXHOST];
+
+	for (ai = res; ai; ai = ai->ai_next)
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host),
+		    NULL, 0, NI_NUMERICHOST) == 0)
+			printf("%s\n", host);
+	freeaddrinfo(res);
+	return 0;
+}
+
 /* Tables, buffers and limits for the session the options ask for. */
 static void
 session_init(void)
@@ -1577,6 +2100,10 @@ main(int argc, char **argv)
 {
 	guard_std_fds();
 	parse_args(argc, argv);
+	if (opt.addrs)
+		return zt_print_addrs();
+	if (opt.resolve)
+		return resolve_print();
 	session_init();
 	if (opt.listen) {
 		st.lfd = listen_on(opt.host, opt.port);
