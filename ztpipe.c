@@ -59,6 +59,10 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 /* What poll() said is ready, remembered for splice(), which needs both ends. */
 enum { RD_STDIN = 1, WR_PEER = 2, RD_PEER = 4, WR_STDOUT = 8 };
 
+/* getopt_long values of the options that have no letter. */
+enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
+    OPT_NETWORK, OPT_RESOLVE };
+
 /* Fixed poll slots; peer i uses slot SLOT_PEER + i. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
 
@@ -114,6 +118,11 @@ static struct options {
 	const char *network;	/* --network: ZeroTier network ID, 16 hex */
 	int sixplane;		/* --6plane: dial node IDs at 6PLANE addresses */
 	int addrs;		/* --addrs: list ZeroTier addresses and exit */
+	int probe;		/* -z: only see whether something listens */
+	int port_lo, port_hi;	/* -z: the ports to probe */
+	int retry_ms;		/* -R: keep trying to connect this long */
+	int idle_ms;		/* -i: end after this long without data */
+	int progress;		/* -P: draw progress on stderr */
 	int resolve;		/* --resolve: print what host means and exit */
 	struct cidr *allow;	/* --allow: who may connect (none: anyone) */
 	int nallow;
@@ -148,6 +157,11 @@ static struct state {
 	int splice_in;		/* stdin is a pipe: splice it to the peer */
 	int splice_out;		/* stdout is a pipe: splice the peer to it */
 	int ready;		/* RD_STDIN | WR_PEER | ...: for splice */
+	long long total;	/* -P: bytes stdin will give, -1 if unknown */
+	long long progress_at;	/* -P: when to draw next */
+	int drawn;		/* -P: length of the line on screen */
+	long long last_data;	/* -i: when data last moved */
+	unsigned long long moved;	/* -i: nsent + nrecv then */
 } st;
 
 static volatile sig_atomic_t got_signal;
@@ -203,7 +217,12 @@ static void settle(void);
 static int finished(void);
 static void run(void);
 static void usage(FILE *f);
+static long long stdin_size(void);
+static void progress_draw(int final);
 static void parse_args(int argc, char **argv);
+static int parse_range(const char *s, int *lo, int *hi);
+static void prompt_host(void);
+static int zt_networks(uint64_t *nwids, int max);
 
 /* ---- messages ---- */
 
@@ -550,54 +569,108 @@ bind_source(int fd, int family)
 	return rc;
 }
 
-/* Connect to the first address of host that answers; the last error wins. */
+/*
+ * One try at every address in res, in order: the connected socket, or
+ * -1 with the last error in *err and its address in last and name.
+ */
 static int
-dial(const char *host, const char *port)
+dial_once(struct addrinfo *res, int quiet, int *err,
+    struct sockaddr_storage *last, char *name, size_t namesz)
 {
-	struct addrinfo *res, *ai;
-	struct sockaddr_storage last;
-	char name[NAMESZ];
+	struct addrinfo *ai;
 	socklen_t sl;
-	int fd = -1, err = 0;
+	int fd;
 
-	res = resolve(zt_node_host(host), port, 0);
 	for (ai = res; ai; ai = ai->ai_next) {
-		addr_name(ai->ai_addr, name, sizeof(name));
-		memcpy(&last, ai->ai_addr, ai->ai_addrlen);
+		addr_name(ai->ai_addr, name, namesz);
+		memcpy(last, ai->ai_addr, ai->ai_addrlen);
 		if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0) {
-			err = errno;
+			*err = errno;
 			continue;
 		}
 		if (opt.source && bind_source(fd, ai->ai_family) < 0) {
+			*err = errno;
 			say(errno, "bind to %s", opt.source);
-			err = -1;
-			goto next;
+			close(fd);
+			continue;
 		}
 		if (set_nonblock(fd, NULL) < 0)
 			die(EXIT_NET, errno, "fcntl");
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
+			return fd;
+		*err = errno;
 		if (errno == EINPROGRESS && wait_writable(fd, opt.wait_ms) == 0) {
-			sl = sizeof(err);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-				err = errno;
-			if (err == 0)
-				break;
-			errno = err;
+			sl = sizeof(*err);
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) < 0)
+				*err = errno;
+			if (*err == 0)
+				return fd;
+		} else if (errno == EINPROGRESS) {
+			*err = errno;
 		}
-		err = errno;
-		say(err, "connect to %s", name);
-next:
+		if (!quiet)
+			say(*err, "connect to %s", name);
 		close(fd);
-		fd = -1;
+	}
+	return -1;
+}
+
+/*
+ * Connect to the first address of host that answers.  With -R, try
+ * again with a growing pause until it answers or the time is up, so a
+ * sender can start before its receiver.
+ */
+static int
+dial(const char *host, const char *port)
+{
+	struct addrinfo *res = resolve(zt_node_host(host), port, 0);
+	struct sockaddr_storage last;
+	long long until = opt.retry_ms > 0 ? now_ms() + opt.retry_ms : 0;
+	char name[NAMESZ];
+	int fd, err = 0, pause = 100;
+
+	while ((fd = dial_once(res, until != 0, &err, &last, name,
+	    sizeof(name))) < 0 && until && now_ms() + pause < until) {
+		note("connect to %s: %s; trying again", name, strerror(err));
+		(void)poll(NULL, 0, pause);
+		pause = pause * 2 > 2000 ? 2000 : pause * 2;
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
+		if (until)
+			say(err, "connect to %s", name);
 		zt_fail_hint((struct sockaddr *)&last, err);
 		exit(EXIT_NET);
 	}
 	note("connected to %s", name);
 	return fd;
+}
+
+/* -z: is anything listening on host at each port of lo-hi?  0 if so. */
+static int
+probe(const char *host, int lo, int hi)
+{
+	struct sockaddr_storage last;
+	struct addrinfo *res;
+	char name[NAMESZ], port[8];
+	int fd, err = 0, open = 0;
+
+	host = zt_node_host(host);
+	for (int p = lo; p <= hi; p++) {
+		snprintf(port, sizeof(port), "%d", p);
+		res = resolve(host, port, 0);
+		fd = dial_once(res, 1, &err, &last, name, sizeof(name));
+		freeaddrinfo(res);
+		if (fd >= 0) {
+			close(fd);
+			open++;
+			if (opt.verbose || lo != hi)
+				say(0, "%s open", name);
+		} else {
+			note("%s: %s", name, strerror(err));
+		}
+	}
+	return open ? 0 : EXIT_NET;
 }
 
 /* ---- ZeroTier ---- */
@@ -1051,7 +1124,7 @@ peer_add(int fd, const struct sockaddr *sa)
 	p->fd = fd;
 	p->serial = ++st.serials;
 	p->sent = st.ring_base + buf_len(&st.ring);	/* no replay */
-	p->progress = now_ms();
+	p->progress = st.last_data = now_ms();
 	addr_name(sa, p->name, sizeof(p->name));
 	/* Its chat name is its address, until it sends "/name ...". */
 	snprintf(p->nick, sizeof(p->nick), "%.*s",
@@ -1753,11 +1826,14 @@ setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ms until the nearest timer: -w or the stop, a stuck check, accept again. */
+/* ms until the nearest timer: -w or the stop, stuck peers, accept, -P, -i. */
 static int
 poll_timeout(long long now)
 {
-	long long t[] = { st.deadline, st.stuck_at, st.accept_at }, next = 0;
+	long long t[] = { st.deadline, st.stuck_at, st.accept_at,
+	    opt.progress ? st.progress_at : 0,
+	    opt.idle_ms && st.serials ? st.last_data + opt.idle_ms : 0 };
+	long long next = 0;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i] > 0 && (!next || t[i] < next))
@@ -1789,6 +1865,17 @@ run(void)
 			    opt.wait_ms / 1000);
 		if (st.accept_at && now >= st.accept_at)
 			st.accept_at = 0;
+		if (opt.progress && now >= st.progress_at)
+			progress_draw(0);
+		if (st.nsent + st.nrecv != st.moved) {
+			st.moved = st.nsent + st.nrecv;
+			st.last_data = now;
+		}
+		if (opt.idle_ms && st.serials && !st.stopping &&
+		    now - st.last_data >= opt.idle_ms) {
+			note("no data for %d s, ending", opt.idle_ms / 1000);
+			break;
+		}
 		timeout = splice_ready(&st.peers[0]) ? 0 : poll_timeout(now);
 
 		/* Events come from state each round; nothing to drift. */
@@ -1851,42 +1938,101 @@ run(void)
 	free(pfd);
 }
 
+/* ---- progress ---- */
+
+/* 12345678 -> "11.8 MiB" */
+static void
+human(double v, char *out, size_t outsz)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	for (; v >= 1024 && u < 4; u++)
+		v /= 1024;
+	snprintf(out, outsz, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+/*
+ * -P: one line on stderr, redrawn in place (\r) a few times a second;
+ * the last one ends with a newline and stays as the summary.
+ */
+static void
+progress_draw(int final)
+{
+	double secs = (now_ms() - st.t0) / 1000.0;
+	char line[256], s[16], sr[16], r[16], rr[16], pct[48] = "";
+	int n;
+
+	if (!opt.progress)
+		return;
+	secs = secs > 0.001 ? secs : 0.001;
+	human(st.nsent, s, sizeof(s));
+	human(st.nsent / secs, sr, sizeof(sr));
+	human(st.nrecv, r, sizeof(r));
+	human(st.nrecv / secs, rr, sizeof(rr));
+	if (st.total > 0 && st.nsent > 0) {
+		long long eta = (long long)((st.total - (double)st.nsent) /
+		    (st.nsent / secs));
+		snprintf(pct, sizeof(pct), " %d%% ETA %lld:%02lld",
+		    (int)(100.0 * st.nsent / st.total), eta / 60, eta % 60);
+	}
+	n = snprintf(line, sizeof(line), "\rsent %s (%s/s)%s, received %s "
+	    "(%s/s), %d:%02d", s, sr, pct, r, rr, (int)secs / 60,
+	    (int)secs % 60);
+	/* Blank out what a longer earlier line left behind. */
+	while (n < st.drawn + 1 && n < (int)sizeof(line) - 2)
+		line[n++] = ' ';
+	st.drawn = n - 1;
+	if (final)
+		line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, n);
+	st.progress_at = now_ms() + 250;
+}
+
 /* ---- command line ---- */
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ztpipe [-46dv] [-s source] [-w secs] [--name name] host [port]\n"
+"usage: ztpipe [-46dPvz] [-i secs] [-R secs] [-s source] [-w secs] [--name name]\n"
+"              [host [port]]\n"
 "       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
-"       ztpipe -l [-46dkv] [-m max] [-w secs] [address] [port]\n"
+"       ztpipe -l [-46dkPv] [-i secs] [-m max] [-w secs] [--allow list]\n"
+"              [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
 "\n"
 "Copy stdin to a TCP peer and the peer to stdout.  port defaults to %s.\n"
 "host may be a ZeroTier node ID (10 hex digits).\n"
 "\n"
 "  -4, --ipv4            use IPv4 only\n"
-"      --6plane          dial node IDs at their 6PLANE address\n"
-"      --chat            with -l: a group chat; lines go to everyone,\n"
-"                        prefixed with the sender's name\n"
 "  -6, --ipv6            use IPv6 only\n"
+"      --6plane          dial node IDs at their 6PLANE address\n"
 "      --addrs           list this host's ZeroTier interfaces and addresses\n"
 "      --allow LIST      with -l: accept only these addresses, prefixes\n"
 "                        (10.147.17.0/24, fd00::/8) or zt (ZeroTier subnets)\n"
+"      --chat            with -l: a group chat; lines go to everyone,\n"
+"                        prefixed with the sender's name\n"
 "  -d, --no-stdin        do not read stdin and do not half-close\n"
 "  -h, --help            show this help and exit\n"
+"  -i, --idle SECS       end the session after SECS without data (status 0)\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
 "  -l, --listen          wait for a peer instead of dialling one\n"
 "  -m, --max-conns N     with -k: at most N peers at once (default %d)\n"
 "      --name NAME       your name in a chat (default: the address,\n"
 "                        or the host name for the --chat listener)\n"
 "      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
+"  -P, --progress[=always]  show progress on stderr (if a terminal, unless\n"
+"                        always)\n"
+"  -R, --retry SECS      keep trying to connect for up to SECS\n"
 "      --resolve         print the addresses host would be dialled at\n"
 "  -s, --source ADDR     dial from this local address\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
 "  -w, --wait SECS       give up connecting (or waiting for a peer)\n"
-"                        after SECS\n",
+"                        after SECS\n"
+"  -z, --probe           only check that something listens (port may be\n"
+"                        a range, 8000-8010)\n",
 	    DEFAULT_PORT, MAXCONNS);
 }
 
@@ -1896,6 +2042,59 @@ usage_error(const char *fmt, const char *arg)
 	say(0, fmt, arg);
 	fprintf(stderr, "Try 'ztpipe --help'.\n");
 	exit(EXIT_USAGE);
+}
+
+/* "8000-8010" (or one port) into lo and hi; -1 if not a range.  Pure. */
+static int
+parse_range(const char *s, int *lo, int *hi)
+{
+	char a[8];
+	const char *dash = strchr(s, '-');
+
+	if (!dash || dash == s || (size_t)(dash - s) >= sizeof(a))
+		return -1;
+	memcpy(a, s, dash - s);
+	a[dash - s] = '\0';
+	if (!is_number(a) || !is_number(dash + 1) ||
+	    (*lo = parse_port(a, 0)) < 0 || (*hi = parse_port(dash + 1, 0)) < 0 ||
+	    *lo > *hi)
+		return -1;
+	return 0;
+}
+
+/*
+ * No host, and a person at the keyboard: ask, as the chat scripts this
+ * replaces did.  "address [port]"; an address may be a node ID.
+ */
+static void
+prompt_host(void)
+{
+	static char line[NI_MAXHOST + 16];
+	uint64_t nwids[8];
+	char *host, *port;
+	size_t len = 0;
+	ssize_t n;
+	int nnets = zt_networks(nwids, 8);
+
+	for (int i = 0; i < nnets; i++)
+		say(0, "you are on ZeroTier network %016" PRIx64 "; give an "
+		    "address or a 10-digit node ID", nwids[i]);
+	(void)!write(STDERR_FILENO, "peer address: ", 14);
+	while (len < sizeof(line) - 1 &&
+	    (n = read(STDIN_FILENO, line + len, 1)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = '\0';
+	host = strtok(line, " \t\r");
+	port = host ? strtok(NULL, " \t\r") : NULL;
+	if (!host)
+		usage_error("%s", "no host to connect to");
+	opt.host = host;
+	opt.port = port;
 }
 
 /* A whole number in [lo, hi], or a usage error naming the option. */
@@ -1920,16 +2119,20 @@ parse_args(int argc, char **argv)
 		{ "ipv6", no_argument, NULL, '6' },
 		{ "no-stdin", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "6plane", no_argument, NULL, 'P' },
-		{ "addrs", no_argument, NULL, 'A' },
-		{ "allow", required_argument, NULL, 'a' },
-		{ "chat", no_argument, NULL, 'C' },
+		{ "6plane", no_argument, NULL, OPT_6PLANE },
+		{ "addrs", no_argument, NULL, OPT_ADDRS },
+		{ "allow", required_argument, NULL, OPT_ALLOW },
+		{ "chat", no_argument, NULL, OPT_CHAT },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "probe", no_argument, NULL, 'z' },
+		{ "progress", optional_argument, NULL, 'P' },
+		{ "retry", required_argument, NULL, 'R' },
 		{ "keep-open", no_argument, NULL, 'k' },
 		{ "listen", no_argument, NULL, 'l' },
 		{ "max-conns", required_argument, NULL, 'm' },
-		{ "name", required_argument, NULL, 'N' },
-		{ "network", required_argument, NULL, 'n' },
-		{ "resolve", no_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "resolve", no_argument, NULL, OPT_RESOLVE },
 		{ "source", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1941,26 +2144,44 @@ parse_args(int argc, char **argv)
 	opt.family = AF_UNSPEC;
 	opt.wait_ms = -1;
 	opt.maxconns = MAXCONNS;
-	while ((c = getopt_long(argc, argv, "46dhklm:s:vVw:", longopts,
+	while ((c = getopt_long(argc, argv, "46dhi:klm:PR:s:vVw:z", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '4': opt.family = AF_INET; break;
 		case '6': opt.family = AF_INET6; break;
 		case 'd': opt.nostdin = 1; break;
 		case 'h': usage(stdout); exit(0);
-		case 'A': opt.addrs = 1; break;
-		case 'a': allow_add(optarg); break;
-		case 'C': opt.chat = opt.keep = 1; break;
-		case 'n': opt.network = optarg; break;
-		case 'P': opt.sixplane = 1; break;
-		case 'r': opt.resolve = 1; break;
+		case OPT_ADDRS: opt.addrs = 1; break;
+		case OPT_ALLOW: allow_add(optarg); break;
+		case OPT_CHAT: opt.chat = opt.keep = 1; break;
+		case OPT_NETWORK: opt.network = optarg; break;
+		case OPT_6PLANE: opt.sixplane = 1; break;
+		case OPT_RESOLVE: opt.resolve = 1; break;
+		case 'i':
+			opt.idle_ms = number_arg(optarg, 1, INT_MAX / 1000,
+			    "bad idle time: %s") * 1000;
+			break;
+		case 'P':
+			if (!optarg || strcmp(optarg, "auto") == 0)
+				opt.progress = isatty(STDERR_FILENO);
+			else if (strcmp(optarg, "always") == 0)
+				opt.progress = 1;
+			else
+				usage_error("bad --progress: %s (auto or "
+				    "always)", optarg);
+			break;
+		case 'R':
+			opt.retry_ms = number_arg(optarg, 1, INT_MAX / 1000,
+			    "bad retry time: %s") * 1000;
+			break;
+		case 'z': opt.probe = 1; break;
 		case 'k': opt.keep = 1; break;
 		case 'l': opt.listen = 1; break;
 		case 'm':
 			opt.maxconns = number_arg(optarg, 1, 1000000,
 			    "bad connection limit: %s");
 			break;
-		case 'N': opt.name = optarg; break;
+		case OPT_NAME: opt.name = optarg; break;
 		case 's': opt.source = optarg; break;
 		case 'v': opt.verbose = 1; break;
 		case 'V': printf("ztpipe %s\n", VERSION); exit(0);
@@ -1998,6 +2219,9 @@ parse_args(int argc, char **argv)
 			opt.host = argv[0];
 		if (argc == 2)
 			opt.port = argv[1];
+	} else if (argc < 1 && isatty(STDIN_FILENO) && !opt.resolve &&
+	    !opt.probe) {
+		prompt_host();
 	} else {
 		if (argc < 1)
 			usage_error("%s", "no host to connect to");
@@ -2005,10 +2229,15 @@ parse_args(int argc, char **argv)
 		if (argc == 2)
 			opt.port = argv[1];
 	}
+	if (opt.probe && opt.listen)
+		usage_error("%s is for dialling, not with -l", "-z");
 	if (!opt.port)
 		opt.port = DEFAULT_PORT;
-	if (parse_port(opt.port, opt.listen) < 0)
+	if (opt.probe && parse_range(opt.port, &opt.port_lo, &opt.port_hi) == 0)
+		return;
+	if ((opt.port_lo = parse_port(opt.port, opt.listen)) < 0)
 		usage_error("bad port: %s", opt.port);
+	opt.port_hi = opt.port_lo;
 }
 
 /*
@@ -2032,6 +2261,19 @@ summary(void)
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
+/* -P: what is left to read of a regular file on stdin; -1 if unknown. */
+static long long
+stdin_size(void)
+{
+	struct stat sb;
+	off_t at;
+
+	if (opt.nostdin || fstat(STDIN_FILENO, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode) || (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) < 0)
+		return -1;
+	return sb.st_size - at;
+}
+
 /* ztpipe --resolve HOST: where dial() would go, one address a line. */
 static int
 resolve_print(void)
@@ -2104,6 +2346,8 @@ main(int argc, char **argv)
 		return zt_print_addrs();
 	if (opt.resolve)
 		return resolve_print();
+	if (opt.probe)
+		return probe(opt.host, opt.port_lo, opt.port_hi);
 	session_init();
 	if (opt.listen) {
 		st.lfd = listen_on(opt.host, opt.port);
@@ -2121,7 +2365,9 @@ main(int argc, char **argv)
 		(void)set_nonblock(STDOUT_FILENO, &st.flags[1]);
 	st.splice_in = !opt.nostdin && splice_fd(STDIN_FILENO);
 	st.splice_out = splice_fd(STDOUT_FILENO);
+	st.total = stdin_size();
 	run();
+	progress_draw(1);
 	summary();
 	return st.status;
 }

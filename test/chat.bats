@@ -80,3 +80,32 @@ start_chat() {
 	session_ends srv
 	session_ends cli
 }
+
+@test "with no host, in a terminal, ztpipe asks for the peer's address" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -d 127.0.0.1 0
+	tm new-session -d -s cli -x 100 -y 20 "timeout --foreground 30 '$ZTPIPE'"
+	screen_has cli 'peer address:'
+	tm send-keys -t cli "127.0.0.1 $PORT" Enter
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	tm send-keys -t cli 'selam, nasılsın?' Enter
+	wait_for_file "$BATS_TEST_TMPDIR/got" 'selam, nasılsın?'
+}
+
+@test "the terminal is left as it was: same stty settings, blocking again" {
+	printf 'bye\n' >"$BATS_TEST_TMPDIR/in"
+	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg 127.0.0.1 0
+	local d=$BATS_TEST_TMPDIR
+	tm new-session -d -s cli -x 100 -y 20 "bash -c '
+stty -g >$d/before
+timeout --foreground 10 $ZTPIPE -v -P 127.0.0.1 $PORT
+echo \$? >$d/status
+stty -g >$d/after
+python3 -c \"import fcntl, os; print(fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK)\" >$d/nonblock
+sleep 5'"
+	wait_for_file "$d/nonblock" '[0-9]'
+	[ "$(cat "$d/status")" = 0 ]
+	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+	[ "$(cat "$d/nonblock")" = 0 ]
+	screen_has cli 'bye'
+	screen_has cli 'closed its side'
+}

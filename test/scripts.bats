@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# For scripts: -z probe, -R retry, -i idle, -P progress.
+
+load helper
+
+@test "-z exits 0 when something listens and sends nothing" {
+	listen_bg 127.0.0.1 0
+	run --separate-stderr timeout 5 "$ZTPIPE" -z 127.0.0.1 "$PORT"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	wait_exit "$LISTEN_PID" 5
+	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
+}
+
+@test "-z exits 1 when nothing listens, quietly unless -v" {
+	local port
+	port=$(free_port)
+	run --separate-stderr timeout 5 "$ZTPIPE" -z 127.0.0.1 "$port"
+	[ "$status" -eq 1 ]
+	[ -z "$stderr" ]
+	run --separate-stderr timeout 5 "$ZTPIPE" -z -v 127.0.0.1 "$port"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"127.0.0.1 port $port: Connection refused"* ]] || false
+}
+
+@test "-z over a port range reports each open port" {
+	listen_bg 127.0.0.1 0
+	local lo=$((PORT - 2)) hi=$((PORT + 2))
+	run --separate-stderr timeout 10 "$ZTPIPE" -z 127.0.0.1 "$lo-$hi"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"127.0.0.1 port $PORT open"* ]] || false
+	[ "$(grep -c open <<<"$stderr")" -ge 1 ]
+}
+
+@test "-z with a bad range is a usage error" {
+	run --separate-stderr timeout 5 "$ZTPIPE" -z 127.0.0.1 9000-8000
+	[ "$status" -eq 2 ]
+}
+
+@test "-z -w 1 gives up on a peer that never answers" {
+	python3 - "$BATS_TEST_TMPDIR/port" <<'PY' 3>&- &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(0)
+held = []
+for _ in range(2):
+    c = socket.socket(); c.setblocking(False)
+    c.connect_ex(s.getsockname()); held.append(c)
+time.sleep(0.3)
+open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+time.sleep(30)
+PY
+	BG_PIDS+=("$!")
+	wait_for_file "$BATS_TEST_TMPDIR/port" '[0-9]'
+	SECONDS=0
+	run timeout 10 "$ZTPIPE" -z -w 1 127.0.0.1 "$(cat "$BATS_TEST_TMPDIR/port")"
+	[ "$status" -eq 1 ]
+	[ "$SECONDS" -le 4 ]
+}
+
+@test "-R: a sender started before its receiver still delivers everything" {
+	local f=$BATS_TEST_TMPDIR/payload port
+	random_file "$f" 2000000
+	port=$(free_port)
+	timeout 20 "$ZTPIPE" -R 10 -v 127.0.0.1 "$port" <"$f" \
+	    2>"$BATS_TEST_TMPDIR/sender.err" 3>&- &
+	local sender=$!
+	BG_PIDS+=("$sender")
+	wait_for_file "$BATS_TEST_TMPDIR/sender.err" 'trying again'
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 "$port"
+	wait_exit "$sender" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	wait_exit "$LISTEN_PID" 5
+	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
+}
+
+@test "-R gives up after its time with the last error and status 1" {
+	local port
+	port=$(free_port)
+	SECONDS=0
+	run --separate-stderr timeout 10 "$ZTPIPE" -R 1 127.0.0.1 "$port" </dev/null
+	[ "$status" -eq 1 ]
+	[ "$SECONDS" -le 3 ]
+	[ "$stderr" = "ztpipe: connect to 127.0.0.1 port $port: Connection refused" ]
+}
+
+@test "-i ends a silent session with status 0" {
+	listen_bg 127.0.0.1 0
+	SECONDS=0
+	run --separate-stderr timeout 10 "$ZTPIPE" -i 1 -v 127.0.0.1 "$PORT" < <(sleep 8)
+	[ "$status" -eq 0 ]
+	[ "$SECONDS" -le 4 ]
+	[[ "$stderr" == *"no data for 1 s, ending"* ]] || false
+}
+
+@test "-i does not end a session while data flows" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
+	run timeout 10 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" \
+	    < <(for i in 1 2 3 4; do echo "tick $i"; sleep 0.4; done)
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 5
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/got")" -eq 4 ]
+}
+
+@test "--progress=always draws sizes, rates, percentage and a final line" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 5000000
+	listen_bg 127.0.0.1 0
+	timeout 10 "$ZTPIPE" --progress=always 127.0.0.1 "$PORT" <"$f" \
+	    2>"$BATS_TEST_TMPDIR/progress"
+	wait_exit "$LISTEN_PID" 5
+	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
+	local last
+	last=$(tr '\r' '\n' <"$BATS_TEST_TMPDIR/progress" | grep . | tail -n 1)
+	echo "$last"
+	[[ "$last" =~ ^sent\ 4\.8\ MiB\ \([0-9.]+\ [KMG]?i?B/s\)\ 100%\ ETA\ 0:00,\ received\ 0\ B ]] || false
+	# the display ends with a newline, and never touched stdout
+	[ "$(tail -c 1 "$BATS_TEST_TMPDIR/progress" | od -An -c | tr -d ' ')" = '\n' ]
+}
+
+@test "-P alone draws nothing when stderr is not a terminal" {
+	listen_bg 127.0.0.1 0
+	run --separate-stderr timeout 10 "$ZTPIPE" -P 127.0.0.1 "$PORT" < <(echo hi)
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+}
+
+@test "a bad --progress value is a usage error" {
+	run --separate-stderr "$ZTPIPE" --progress=sometimes 127.0.0.1
+	[ "$status" -eq 2 ]
+}
+
+@test "-P costs nothing on stdout: the data stays byte for byte" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 3000000
+	LISTEN_IN=$f listen_bg 127.0.0.1 0
+	timeout 10 "$ZTPIPE" --progress=always 127.0.0.1 "$PORT" </dev/null \
+	    >"$BATS_TEST_TMPDIR/got" 2>/dev/null
+	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
+}
