@@ -598,15 +598,14 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 			die(EXIT_NET, errno, "fcntl");
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			return fd;
-		*err = errno;
-		if (errno == EINPROGRESS && wait_writable(fd, opt.wait_ms) == 0) {
+		if (errno != EINPROGRESS || wait_writable(fd, opt.wait_ms) < 0) {
+			*err = errno;	/* refused, unreachable, timed out */
+		} else {
 			sl = sizeof(*err);
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) < 0)
 				*err = errno;
 			if (*err == 0)
 				return fd;
-		} else if (errno == EINPROGRESS) {
-			*err = errno;
 		}
 		if (!quiet)
 			say(*err, "connect to %s", name);
