@@ -14,21 +14,7 @@ teardown() {
 	stop_bg
 }
 
-tm() {
-	tmux -u -L "$TMUX_SOCK" "$@"
-}
 
-# screen_has SESSION TEXT: the pane shows TEXT within 5 s.
-screen_has() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		tm capture-pane -p -t "$1" 2>/dev/null | grep -qF -- "$2" && return 0
-		sleep 0.05
-	done
-	echo "session $1 never showed: $2" >&2
-	tm capture-pane -p -t "$1" >&2 || true
-	return 1
-}
 
 # session_ends SESSION: its program exited within 5 s.
 session_ends() {

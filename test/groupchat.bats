@@ -161,20 +161,7 @@ expect(a, "left\n")
 	grep -q 'not reading, dropped' "$LISTEN_ERR"
 }
 
-tm() {
-	tmux -u -L "$TMUX_SOCK" "$@"
-}
 
-screen_has() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		tm capture-pane -p -t "$1" 2>/dev/null | grep -qF -- "$2" && return 0
-		sleep 0.05
-	done
-	echo "session $1 never showed: $2" >&2
-	tm capture-pane -p -t "$1" >&2 || true
-	return 1
-}
 
 @test "a three-party chat in terminals, in Turkish, with names and notices" {
 	command -v tmux >/dev/null || skip "tmux not installed"

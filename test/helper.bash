@@ -87,25 +87,33 @@ listen_bg() {
 	[ -n "$PORT" ]
 }
 
-# wait_for_size FILE BYTES: until FILE holds BYTES bytes (10 s).
+# wait_for_size FILE BYTES [-l]: until FILE holds BYTES bytes, or with -l
+# that many lines (10 s).
 wait_for_size() {
-	local i
+	local i n
 	for ((i = 0; i < 200; i++)); do
-		[ "$(wc -c <"$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		n=$(wc "${3:--c}" <"$1" 2>/dev/null || echo 0)
+		[ "$n" -ge "$2" ] && return 0
 		sleep 0.05
 	done
-	echo "$1 has $(wc -c <"$1") bytes, not $2" >&2
+	echo "$1 has $n, not $2 (wc ${3:--c})" >&2
 	return 1
 }
 
-# wait_for_lines FILE N: until FILE holds N lines (10 s).
-wait_for_lines() {
+# tm ARGS: tmux on this test's own server ($TMUX_SOCK), UTF-8 forced.
+tm() {
+	tmux -u -L "$TMUX_SOCK" "$@"
+}
+
+# screen_has SESSION TEXT: the pane shows TEXT within 5 s.
+screen_has() {
 	local i
-	for ((i = 0; i < 200; i++)); do
-		[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+	for ((i = 0; i < 100; i++)); do
+		tm capture-pane -p -t "$1" 2>/dev/null | grep -qF -- "$2" && return 0
 		sleep 0.05
 	done
-	echo "$1 has $(wc -l <"$1") lines, not $2" >&2
+	echo "session $1 never showed: $2" >&2
+	tm capture-pane -p -t "$1" >&2 || true
 	return 1
 }
 

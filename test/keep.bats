@@ -46,7 +46,7 @@ PY
 		wait_exit "$c" 30
 		[ "$EXIT_STATUS" -eq 0 ]
 	done
-	wait_for_lines "$BATS_TEST_TMPDIR/all.log" 100000
+	wait_for_size "$BATS_TEST_TMPDIR/all.log" 100000 -l
 	kill -TERM "$LISTEN_PID"
 	wait_exit "$LISTEN_PID" 5
 	[ "$EXIT_STATUS" -eq 0 ]
@@ -57,7 +57,7 @@ PY
 	LISTEN_OUT=$BATS_TEST_TMPDIR/all.log listen_bg -k 127.0.0.1 0
 	lines 1 500 | timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT"
 	lines 2 500 | timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT"
-	wait_for_lines "$BATS_TEST_TMPDIR/all.log" 1000
+	wait_for_size "$BATS_TEST_TMPDIR/all.log" 1000 -l
 	kill -TERM "$LISTEN_PID"
 	wait_exit "$LISTEN_PID" 5
 	[ "$EXIT_STATUS" -eq 0 ]
