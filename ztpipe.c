@@ -913,21 +913,29 @@ zt_print_addrs(void)
 	if (n == 0)
 		die(EXIT_NET, 0, "no ZeroTier interface found: %s",
 		    zt_hint_setup);
+	/* getifaddrs lists all IPv4 addresses, then all IPv6: group by name. */
 	for (int i = 0; i < n; i++) {
-		if (i == 0 || strcmp(z[i].ifname, z[i - 1].ifname) != 0) {
-			printf("%s", z[i].ifname);
-			for (int j = i; j < n; j++)
-				if (strcmp(z[j].ifname, z[i].ifname) == 0 &&
-				    z[j].net.family == AF_INET6 &&
-				    zt_ids(z[j].net.addr, &nwid, &node)) {
-					printf("  network %016" PRIx64
-					    "  node %010" PRIx64, nwid, node);
-					break;
-				}
-			printf("\n");
-		}
-		cidr_str(&z[i].net, a, sizeof(a));
-		printf("  %s/%d\n", a, z[i].net.bits);
+		int seen = 0;
+
+		for (int j = 0; j < i && !seen; j++)
+			seen = strcmp(z[j].ifname, z[i].ifname) == 0;
+		if (seen)
+			continue;
+		printf("%s", z[i].ifname);
+		for (int j = i; j < n; j++)
+			if (strcmp(z[j].ifname, z[i].ifname) == 0 &&
+			    z[j].net.family == AF_INET6 &&
+			    zt_ids(z[j].net.addr, &nwid, &node)) {
+				printf("  network %016" PRIx64
+				    "  node %010" PRIx64, nwid, node);
+				break;
+			}
+		printf("\n");
+		for (int j = i; j < n; j++)
+			if (strcmp(z[j].ifname, z[i].ifname) == 0) {
+				cidr_str(&z[j].net, a, sizeof(a));
+				printf("  %s/%d\n", a, z[j].net.bits);
+			}
 	}
 	return 0;
 }
@@ -955,8 +963,9 @@ zt_dial_hints(const struct sockaddr *bound, int port)
 		cidr_str(&z[i].net, a, sizeof(a));
 		note("a peer can run: ztpipe %s %d", a, port);
 		if (z[i].net.family == AF_INET6 && b.family == AF_INET6 &&
-		    zt_ids(z[i].net.addr, &nwid, &node) && node != last) {
-			last = node;
+		    zt_ids(z[i].net.addr, &nwid, &node) && nwid != last) {
+			/* One node, one ID, but one command per network. */
+			last = nwid;
 			if (nnets > 1)
 				note("a peer can run: ztpipe --network %016"
 				    PRIx64 " %010" PRIx64 " %d", nwid, node, port);
@@ -1031,6 +1040,14 @@ cidr_parse(const char *s, struct cidr *c)
 			return -1;
 		c->bits = atoi(slash);
 	}
+	/* Peers are matched as IPv4 (cidr_of): so is ::ffff:a.b.c.d/n. */
+	if (c->family == AF_INET6 && c->bits >= 96 &&
+	    memcmp(c->addr, "\0\0\0\0\0\0\0\0\0\0\377\377", 12) == 0) {
+		memmove(c->addr, c->addr + 12, 4);
+		memset(c->addr + 4, 0, 12);
+		c->family = AF_INET;
+		c->bits -= 96;
+	}
 	return 0;
 }
 
@@ -1050,15 +1067,17 @@ cidr_match(const struct cidr *c, const struct cidr *a)
 static void
 allow_add(const char *list)
 {
-	char *copy = strdup(list), *tok, *save = NULL;
+	char *copy = strdup(list), *tok, *next;
 	struct ztaddr z[64];
 	struct cidr c;
 	int n;
 
 	if (!copy)
 		die(EXIT_NET, errno, "strdup");
-	for (tok = strtok_r(copy, ",", &save); tok;
-	    tok = strtok_r(NULL, ",", &save)) {
+	/* Not strtok: it skips empty entries, and "--allow ''" would allow all. */
+	for (tok = copy; tok; tok = next) {
+		if ((next = strchr(tok, ',')))
+			*next++ = '\0';
 		if (strcmp(tok, "zt") == 0) {
 			if ((n = zt_scan(z, 64)) == 0)
 				die(EXIT_NET, 0, "--allow zt: no ZeroTier "
