@@ -553,13 +553,13 @@ static int
 bind_source(int fd, int family)
 {
 	struct addrinfo hints, *res, *ai;
-	int e, rc = -1;
+	int rc = -1;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	if ((e = getaddrinfo(opt.source, NULL, &hints, &res)) != 0) {
+	if (getaddrinfo(opt.source, NULL, &hints, &res) != 0) {
 		errno = EADDRNOTAVAIL;
 		return -1;
 	}
@@ -1361,9 +1361,8 @@ chat_clean(const char *in, size_t len, char *out)
 static void
 nick_set(char *nick, const char *s, size_t len)
 {
-	len = len > NICKMAX ? NICKMAX : len;
 	if (len > 0)
-		nick[chat_clean(s, len, nick)] = '\0';
+		nick[chat_clean(s, len < NICKMAX ? len : NICKMAX, nick)] = '\0';
 }
 
 /*
