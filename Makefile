@@ -9,6 +9,20 @@ CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
 ZTCFLAGS = -DVERSION=\"$(VERSION)\"
 BATS = bats
 
+# make sanitize: the whole suite against an ASan+UBSan build.
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+# make check: static analysis; either tool finding anything fails.
+# cppcheck's variableScope is off: ztpipe.c declares at the top of a
+# function, as style(9) does.
+CPPCHECK = cppcheck
+ANALYZER = gcc
+# make fuzz: libFuzzer needs clang.
+FUZZCC = clang
+FUZZFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -DZTPIPE_FUZZ
+FUZZ_SECONDS = 30
+
 all: ztpipe
 
 ztpipe: ztpipe.c
@@ -16,6 +30,37 @@ ztpipe: ztpipe.c
 
 test: ztpipe
 	$(BATS) test
+
+ztpipe-san: ztpipe.c
+	$(CC) -std=c99 $(SANFLAGS) $(ZTCFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+
+# test/sanitize/timeout: see why there.
+sanitize: ztpipe-san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	PATH="$$(pwd)/test/sanitize:$$PATH" \
+	ZTPIPE="$$(pwd)/ztpipe-san" $(BATS) test
+
+check:
+	$(CPPCHECK) --enable=warning,style,performance,portability \
+	    --suppress=variableScope --error-exitcode=1 --inline-suppr \
+	    --std=c99 -q ztpipe.c
+	$(ANALYZER) -fanalyzer -std=c99 -O1 -Werror -c -o /dev/null ztpipe.c
+
+ztpipe-fuzz: ztpipe.c test/fuzz.c
+	$(FUZZCC) $(FUZZFLAGS) -o $@ test/fuzz.c
+
+# Crashes found are saved in fuzz-artifacts/; keep them in test/fuzz-regress/
+# so that every later run replays them first.
+fuzz: ztpipe-fuzz
+	mkdir -p fuzz-corpus fuzz-artifacts
+	[ ! -d test/fuzz-regress ] || \
+	    find test/fuzz-regress -type f -exec cp -f {} fuzz-corpus/ \;
+	./ztpipe-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=fuzz-artifacts/ fuzz-corpus
+
+valgrind: ztpipe
+	sh test/valgrind.sh ./ztpipe
 
 install: ztpipe
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
@@ -29,5 +74,6 @@ uninstall:
 
 clean:
 	rm -f ztpipe ztpipe-san ztpipe-fuzz
+	rm -rf fuzz-corpus fuzz-artifacts
 
-.PHONY: all test install uninstall clean
+.PHONY: all test sanitize check fuzz valgrind install uninstall clean

@@ -93,9 +93,10 @@ PY
 	random_file "$f" 4000000
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
 	(cat "$f"; sleep 30) | timeout 40 "$ZTPIPE" 127.0.0.1 "$PORT" 3>&- &
-	BG_PIDS+=("$!")
+	local sender=$!
+	BG_PIDS+=("$sender")
 	wait_for_file "$LISTEN_ERR" 'connection from'
-	pkill -KILL -f "^[^ ]*ztpipe 127.0.0.1 $PORT\$"
+	pkill -KILL -P "$sender"	# ztpipe under timeout
 	wait_exit "$LISTEN_PID" 3
 	local n
 	n=$(wc -c <"$BATS_TEST_TMPDIR/got")

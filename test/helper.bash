@@ -131,13 +131,12 @@ teardown() {
 }
 
 # peak_rss FILE CMD...: run CMD, write its peak RSS in KiB to FILE,
-# return its status.
+# return its status.  GNU time measures CMD itself (a child of python
+# would be charged python's own memory).
 peak_rss() {
-	local file=$1
+	local file=$1 rc=0
 	shift
-	python3 -c '
-import resource, subprocess, sys
-rc = subprocess.call(sys.argv[2:])
-open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-sys.exit(rc)' "$file" "$@"
+	/usr/bin/time -f %M -o "$file.time" "$@" || rc=$?
+	tail -n 1 "$file.time" >"$file"	# after any "Command exited ..."
+	return "$rc"
 }

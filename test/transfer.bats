@@ -79,12 +79,13 @@ server_to_client() {
 	cmp "$f" "$BATS_TEST_TMPDIR/listen.out"
 }
 
-@test "memory stays bounded: 1 GiB through both ends in under 16 MiB each" {
+@test "memory stays bounded: 1 GiB through a sender in under 8 MiB" {
+	[[ $ZTPIPE != *-san ]] || skip "RSS is not meaningful under ASan"
 	LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
 	head -c 1073741824 /dev/zero |
 	    peak_rss "$BATS_TEST_TMPDIR/rss" timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT"
 	wait_exit "$LISTEN_PID" 30
 	[ "$EXIT_STATUS" -eq 0 ]
 	echo "sender peak RSS $(cat "$BATS_TEST_TMPDIR/rss") KiB"
-	[ "$(cat "$BATS_TEST_TMPDIR/rss")" -lt 16384 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/rss")" -lt 8192 ]
 }

@@ -1,0 +1,363 @@
+#!/usr/bin/env bats
+# Faults: peers that die or go silent, odd stdin and stdout, signals,
+# many short connections.  Each ends with the right status, in time,
+# without spinning or leaking.
+
+load helper
+
+teardown() {
+	stop_bg
+	if [ -n "${NS_A:-}" ]; then
+		ip netns del "$NS_A" 2>/dev/null || true
+		ip netns del "$NS_B" 2>/dev/null || true
+	fi
+}
+
+# ztpipe_pid PID: the ztpipe that timeout(1) PID runs, once it runs.
+ztpipe_pid() {
+	local exe pid i
+	exe=$(realpath "$ZTPIPE")
+	for ((i = 0; i < 100; i++)); do
+		for pid in $(pgrep -P "$1"); do
+			if [ "$(readlink "/proc/$pid/exe")" = "$exe" ]; then
+				echo "$pid"
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+	echo "no ztpipe under pid $1" >&2
+	return 1
+}
+
+# cpu_ticks PID: user + system CPU time PID has used, in clock ticks.
+cpu_ticks() {
+	local stat
+	stat=$(<"/proc/$1/stat")
+	set -- ${stat##*) }	# from field 3, state; utime and stime follow
+	echo $((${12} + ${13}))
+}
+
+# fd_count PID: how many descriptors PID has open.
+fd_count() {
+	local fds=("/proc/$1/fd/"*)
+	echo "${#fds[@]}"
+}
+
+# slow_writer FILE FIFO CHUNK MS: copy FILE into a new FIFO, CHUNK bytes
+# every MS ms, in the background: a slow pipe.
+slow_writer() {
+	mkfifo "$2"
+	start_bg python3 -c '
+import sys, time
+src, dst, chunk, ms = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+try:
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        while (b := f.read(chunk)):
+            out.write(b)
+            out.flush()
+            time.sleep(ms / 1000)
+except BrokenPipeError:
+    pass' "$@"
+}
+
+
+# hold_open FIFO: a new FIFO whose writer stays but never writes (20 s).
+hold_open() {
+	mkfifo "$1"
+	start_bg bash -c 'exec sleep 20 >"$1"' _ "$1"
+}
+
+@test "the receiver SIGKILLed 1 MB into 50 MB: the sender names it and exits 1 within 2 s" {
+	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got client n peer
+	random_file "$f" 50000000
+	# 32 KiB a millisecond at most: the kill lands while data flows.
+	slow_writer "$f" "$BATS_TEST_TMPDIR/fifo" 32768 1
+	LISTEN_IN=$BATS_TEST_TMPDIR/fifo LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" </dev/null >"$got"
+	client=$BG_PID
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	for ((n = 0; n < 100; n++)); do
+		[ "$(stat -c %s "$got")" -lt 1000000 ] || break
+		sleep 0.05
+	done
+	kill -KILL "$(ztpipe_pid "$client")"
+	wait_exit "$LISTEN_PID" 2
+	[ "$EXIT_STATUS" -eq 1 ]
+	peer=$(sed -n 's/.*connection from \(.* port [0-9]*\)$/\1/p' "$LISTEN_ERR")
+	grep -Eq "^ztpipe: $peer: (Connection reset by peer|Broken pipe)$" "$LISTEN_ERR"
+	# What arrived before the kill is a true prefix.
+	n=$(stat -c %s "$got")
+	[ "$n" -ge 1000000 ] && [ "$n" -lt 50000000 ]
+	cmp -n "$n" "$f" "$got"
+}
+
+# netns_pair: two new network namespaces joined by a veth pair,
+# 10.200.0.1 in NS_A and 10.200.0.2 in NS_B; teardown deletes both.
+netns_pair() {
+	NS_A=zt-a-$BASHPID NS_B=zt-b-$BASHPID
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip link add zta netns "$NS_A" type veth peer name ztb netns "$NS_B"
+	ip -n "$NS_A" addr add 10.200.0.1/24 dev zta
+	ip -n "$NS_B" addr add 10.200.0.2/24 dev ztb
+	ip -n "$NS_A" link set zta up
+	ip -n "$NS_B" link set ztb up
+}
+
+@test "a peer whose link goes down: nobody spins, and -w 1 gives up on it with status 1" {
+	[ "$(id -u)" = 0 ] || skip "network namespaces need root"
+	local aerr=$BATS_TEST_TMPDIR/a.err port client a b a0 b0 max
+	netns_pair
+	start_bg ip netns exec "$NS_A" timeout 30 "$ZTPIPE" -l -v 10.200.0.1 0 \
+	    </dev/null >/dev/null 2>"$aerr"
+	a=$(ztpipe_pid "$BG_PID")
+	wait_for_file "$aerr" 'listening on'
+	port=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$aerr")
+	start_bg ip netns exec "$NS_B" timeout 30 "$ZTPIPE" 10.200.0.1 "$port" \
+	    </dev/zero >/dev/null 2>/dev/null
+	client=$BG_PID
+	b=$(ztpipe_pid "$client")
+	wait_for_file "$aerr" 'connection from'
+	ip -n "$NS_A" link set zta down
+	# Both now wait on a socket that will not move: 0.3 s of CPU in 3 s
+	# is generous for that, and far below a busy loop.
+	a0=$(cpu_ticks "$a") b0=$(cpu_ticks "$b")
+	sleep 3
+	max=$(($(getconf CLK_TCK) * 3 / 10))
+	echo "CPU ticks in 3 s: listener $(($(cpu_ticks "$a") - a0)), client $(($(cpu_ticks "$b") - b0)), limit $max"
+	[ $(($(cpu_ticks "$a") - a0)) -lt "$max" ]
+	[ $(($(cpu_ticks "$b") - b0)) -lt "$max" ]
+	kill -0 "$b"	# TCP still retrying, not given up
+	SECONDS=0
+	run --separate-stderr ip netns exec "$NS_B" \
+	    timeout 10 "$ZTPIPE" -w 1 10.200.0.1 "$port" </dev/null
+	[ "$status" -eq 1 ]
+	[ "$SECONDS" -le 4 ]
+	[[ "$stderr" == "ztpipe: connect to 10.200.0.1 port $port: "* ]] || false
+}
+
+@test "stdout a pipe whose reader left while nothing arrives: silent, status 1, at once" {
+	# -d on both sides: the connection stays up and quiet.
+	listen_bg -d 127.0.0.1 0
+	SECONDS=0
+	run bash -c "timeout 5 '$ZTPIPE' -d 127.0.0.1 $PORT </dev/null \
+	    2>'$BATS_TEST_TMPDIR/err' | true; echo \${PIPESTATUS[0]}"
+	[ "$output" = 1 ]
+	[ "$SECONDS" -le 2 ]
+	[ ! -s "$BATS_TEST_TMPDIR/err" ]
+}
+
+@test "stdout closed (>&-): a message and status 1; nothing leaks into the socket" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 100000
+	LISTEN_IN=$f listen_bg 127.0.0.1 0
+	run --separate-stderr bash -c \
+	    "exec timeout 10 '$ZTPIPE' 127.0.0.1 $PORT </dev/null >&-"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "ztpipe: write to stdout: "* ]] || false
+	wait_exit "$LISTEN_PID" 5
+	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
+}
+
+@test "stdin closed (<&-) or /dev/null: the peer gets EOF at once, status 0" {
+	local how
+	for how in '<&-' '</dev/null'; do
+		listen_bg 127.0.0.1 0
+		run bash -c "exec timeout 5 '$ZTPIPE' 127.0.0.1 $PORT $how"
+		[ "$status" -eq 0 ]
+		wait_exit "$LISTEN_PID" 5
+		[ "$EXIT_STATUS" -eq 0 ]
+		[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
+	done
+}
+
+@test "stdin a directory: 'read from stdin: Is a directory', status 1" {
+	listen_bg 127.0.0.1 0
+	run --separate-stderr timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[ "$stderr" = "ztpipe: read from stdin: Is a directory" ]
+}
+
+@test "stdin a FIFO with a slow writer: every byte arrives, in order" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 1000000
+	slow_writer "$f" "$BATS_TEST_TMPDIR/fifo" 4093 1
+	listen_bg 127.0.0.1 0
+	run timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR/fifo"
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 5
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
+}
+
+@test "a 2 GiB sparse file as stdin: every byte counted, sender under 8 MiB" {
+	local f=$BATS_TEST_TMPDIR/sparse err=$BATS_TEST_TMPDIR/err rss
+	truncate -s 2G "$f"
+	LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+	peak_rss "$BATS_TEST_TMPDIR/rss" timeout 60 "$ZTPIPE" -v 127.0.0.1 "$PORT" \
+	    <"$f" 2>"$err"
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	grep -q '^ztpipe: sent 2147483648 bytes, received 0 bytes in ' "$err"
+	grep -q 'sent 0 bytes, received 2147483648 bytes in ' "$LISTEN_ERR"
+	rss=$(cat "$BATS_TEST_TMPDIR/rss")
+	echo "sender peak RSS $rss KiB"
+	[[ $ZTPIPE == *-san ]] || [ "$rss" -lt 8192 ]
+}
+
+# signal_mid_transfer SIG: a client sending /dev/zero gets SIG.
+signal_mid_transfer() {
+	local err=$BATS_TEST_TMPDIR/err client
+	LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+	start_bg timeout 20 "$ZTPIPE" -v 127.0.0.1 "$PORT" </dev/zero >/dev/null 2>"$err"
+	client=$BG_PID
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	kill -"$1" "$(ztpipe_pid "$client")"
+	wait_exit "$client" 2
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -Eq '^ztpipe: sent [1-9][0-9]* bytes, received 0 bytes in [0-9.]+ s$' "$err"
+}
+
+@test "SIGINT mid-transfer: out within 2 s, status 1, the -v summary still printed" {
+	signal_mid_transfer INT
+}
+
+@test "SIGTERM mid-transfer: out within 2 s, status 1, the -v summary still printed" {
+	signal_mid_transfer TERM
+}
+
+@test "SIGTERM is how a -k listener stops: status 0 within 2 s, even mid-transfer" {
+	LISTEN_OUT=/dev/null listen_bg -k 127.0.0.1 0
+	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" </dev/zero >/dev/null 2>/dev/null
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 2
+	[ "$EXIT_STATUS" -eq 0 ]
+	grep -Eq '^ztpipe: sent 0 bytes, received [1-9][0-9]* bytes in [0-9.]+ s$' "$LISTEN_ERR"
+}
+
+@test "a client that connects and says nothing: the listener waits without spinning" {
+	local pid t0
+	hold_open "$BATS_TEST_TMPDIR/in"	# a stdin that stays open and quiet
+	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg 127.0.0.1 0
+	start_bg timeout 10 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(8)' "$PORT"
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	pid=$(ztpipe_pid "$LISTEN_PID")
+	t0=$(cpu_ticks "$pid")
+	sleep 2
+	echo "CPU ticks in 2 s: $(($(cpu_ticks "$pid") - t0))"
+	[ $(($(cpu_ticks "$pid") - t0)) -le 2 ]
+	kill -0 "$pid"	# still waiting for it
+}
+
+@test "300 connections in a row, ztpipe -l restarted on the same port each time" {
+	local port
+	port=$(free_port)
+	timeout 60 python3 - "$ZTPIPE" "$port" 300 <<'PY'
+import hashlib, os, socket, subprocess, sys
+zt, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    payload = os.urandom(1 + i * 997 % 20000)
+    ls = subprocess.Popen(["timeout", "10", zt, "-l", "-v", "127.0.0.1", str(port)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    first = ls.stderr.readline()
+    if b"listening on" not in first:
+        sys.exit("round %d: %r" % (i, first + ls.stderr.read()))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+    out, err = ls.communicate(timeout=10)
+    if ls.returncode != 0:
+        sys.exit("round %d: status %d: %r" % (i, ls.returncode, err))
+    if hashlib.sha256(out).digest() != hashlib.sha256(payload).digest():
+        sys.exit("round %d: %d bytes out of %d differ" % (i, len(out), len(payload)))
+PY
+}
+
+@test "a -k listener has as many fds open after 300 short connections as before" {
+	local out=$BATS_TEST_TMPDIR/all.log pid before i
+	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
+	pid=$(ztpipe_pid "$LISTEN_PID")
+	before=$(fd_count "$pid")
+	timeout 30 python3 -c '
+import socket, sys
+for i in range(300):
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as c:
+        c.sendall(b"hello %d\n" % i)' "$PORT"
+	# Let it settle: every line out and every peer closed (5 s at most).
+	for ((i = 0; i < 100; i++)); do
+		[ "$(wc -l <"$out")" -eq 300 ] && [ "$(fd_count "$pid")" -eq "$before" ] &&
+		    break
+		sleep 0.05
+	done
+	echo "fds: $before before, $(fd_count "$pid") after; $(wc -l <"$out") lines"
+	[ "$(wc -l <"$out")" -eq 300 ]
+	[ "$(fd_count "$pid")" -eq "$before" ]
+}
+
+# signal_storm MODE: 20 MB go through while both ends get, in a bounded
+# loop, SIGWINCH every millisecond (MODE winch) or SIGSTOP, then SIGCONT
+# 5 ms later, every 25 ms (MODE stop, like ^Z and fg).
+signal_storm() {
+	local f=$BATS_TEST_TMPDIR/payload count=$BATS_TEST_TMPDIR/rounds client
+	random_file "$f" 20000000
+	slow_writer "$f" "$BATS_TEST_TMPDIR/fifo" 32768 1
+	listen_bg 127.0.0.1 0
+	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR/fifo"
+	client=$BG_PID
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	start_bg timeout 30 python3 -c '
+import os, signal, sys, time
+mode, out, pids = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
+def send(sig):
+    alive = 0
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+            alive += 1
+        except ProcessLookupError:
+            pass
+    return alive
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+n = 0
+try:
+    for n in range(20000):
+        if mode == "stop":
+            if not send(signal.SIGSTOP):
+                break
+            time.sleep(0.005)
+            send(signal.SIGCONT)
+            time.sleep(0.02)
+        else:
+            if not send(signal.SIGWINCH):
+                break
+            time.sleep(0.001)
+finally:
+    send(signal.SIGCONT)
+open(out, "w").write("%d\n" % n)' "$1" "$count" \
+	    "$(ztpipe_pid "$LISTEN_PID")" "$(ztpipe_pid "$client")"
+	wait_exit "$client" 20
+	[ "$EXIT_STATUS" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
+	wait_for_file "$count" '[0-9]'
+	echo "$(cat "$count") rounds of signals"
+	[ "$(cat "$count")" -ge "$2" ]
+}
+
+@test "SIGWINCH every millisecond at both ends: 20 MB arrive sha256-exact" {
+	signal_storm winch 200
+}
+
+@test "stopped and continued again and again at both ends: 20 MB arrive sha256-exact" {
+	signal_storm stop 10
+}

@@ -1,0 +1,160 @@
+/*
+ * libFuzzer harness for ztpipe's pure functions: port, range and hex
+ * parsing, -k line framing, chat sanitizing, CIDR matching and ZeroTier
+ * address math, each checked against what its comment promises.
+ * "make fuzz" builds ./ztpipe-fuzz and runs it for 30 s; for longer:
+ *	make fuzz FUZZ_SECONDS=600
+ * A crash lands in fuzz-artifacts/; copy it into test/fuzz-regress/ and
+ * every later run replays it first.  Nothing here exits or touches the
+ * network.
+ */
+
+#ifndef ZTPIPE_FUZZ
+#define ZTPIPE_FUZZ	/* drops main() from ztpipe.c */
+#endif
+#include "../ztpipe.c"
+
+#include <assert.h>
+#include <stdint.h>
+#include <strings.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A port: 1-65535 (0 too when allowed), the digits' value, or -1. */
+static void
+check_port(const char *s)
+{
+	int p0 = parse_port(s, 0), p1 = parse_port(s, 1);
+
+	assert(is_number(s) == (*s && strspn(s, "0123456789") == strlen(s)));
+	assert(p0 >= -1 && p0 <= 65535 && p0 != 0);
+	assert(p1 >= -1 && p1 <= 65535);
+	if (is_number(s)) {
+		long v = strlen(s) <= 5 ? strtol(s, NULL, 10) : -1;
+
+		assert(p1 == (v > 65535 ? -1 : v));
+		assert(p0 == (v == 0 ? -1 : p1));
+	}
+}
+
+/*
+ * line_span: the first byte says final, the second the capacity; the
+ * rest is the queue, copied to a block of its exact size so that ASan
+ * sees any read past it.
+ */
+static void
+check_line_span(const uint8_t *data, size_t size)
+{
+	int final;
+	size_t cap, len, n;
+	char *p;
+
+	if (size < 2)
+		return;
+	final = data[0] & 1;
+	cap = 1 + data[1];
+	len = size - 2;
+	if (!(p = malloc(len ? len : 1)))
+		return;
+	memcpy(p, data + 2, len);
+	n = line_span(p, len, final, cap);
+	assert(n <= len);
+	if (final)
+		assert(n == len);
+	/* A piece is all there is or ends a line... */
+	assert(n == 0 || n == len || p[n - 1] == '\n');
+	/* ...and a full buffer always yields one, or -k stalls. */
+	if (len >= cap)
+		assert(n > 0);
+	if (!final && len < cap) {
+		/* Up to and including the last newline, or nothing. */
+		assert(n == 0 || p[n - 1] == '\n');
+		assert(memchr(p + n, '\n', len - n) == NULL);
+	}
+	free(p);
+}
+
+/* chat_clean: nothing a terminal obeys survives, and it is valid UTF-8. */
+static void
+check_chat_clean(const uint8_t *data, size_t size)
+{
+	char *out = malloc(3 * size + 1);
+	size_t n, i, k;
+
+	if (!out)
+		return;
+	n = chat_clean((const char *)data, size, out);
+	assert(n <= 3 * size);
+	for (i = 0; i < n; i += k) {
+		unsigned char c = out[i];
+
+		assert(c >= 0x20 || c == '\t');
+		assert(c != 0x7f);
+		k = utf8_len((const unsigned char *)out + i, n - i);
+		assert(k >= 1 && k <= 4 && i + k <= n);
+	}
+	free(out);
+}
+
+/* cidr_parse: a prefix that parses holds its own address. */
+static void
+check_cidr(const char *s)
+{
+	struct cidr c, a;
+
+	if (cidr_parse(s, &c) < 0)
+		return;
+	assert(c.family == AF_INET || c.family == AF_INET6);
+	assert(c.bits >= 0 && c.bits <= (c.family == AF_INET ? 32 : 128));
+	a = c;
+	a.bits = c.family == AF_INET ? 32 : 128;
+	assert(cidr_match(&c, &a));
+}
+
+/* Node IDs, ranges, and the ZeroTier address round trip. */
+static void
+check_ids(const char *s, const uint8_t *data, size_t size)
+{
+	uint64_t v, nwid = 0, node = 0, n2, w2;
+	unsigned char a[16];
+	char back[16];
+	int lo, hi;
+
+	if (parse_hex(s, 10, &v) == 0) {
+		assert(v < (uint64_t)1 << 40);
+		snprintf(back, sizeof(back), "%010" PRIx64, v);
+		assert(strcasecmp(back, s) == 0);
+	}
+	if (parse_range(s, &lo, &hi) == 0)
+		assert(lo >= 1 && lo <= hi && hi <= 65535);
+	if (size < 13)
+		return;
+	for (int i = 0; i < 8; i++)
+		nwid = nwid << 8 | data[i];
+	for (int i = 8; i < 13; i++)
+		node = node << 8 | data[i];
+	zt_rfc4193(nwid, node, a);
+	assert(zt_ids(a, &w2, &n2) && w2 == nwid && n2 == node);
+	zt_6plane(nwid, node, a);
+	assert(a[0] == 0xfc && a[15] == 1 && !zt_ids(a, &w2, &n2));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s;
+
+	/* As argv would give it: a string that ends at the first NUL. */
+	if (!(s = malloc(size + 1)))
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+	check_port(s);
+	check_cidr(s);
+	check_ids(s, data, size);
+	free(s);
+
+	check_line_span(data, size);
+	check_chat_clean(data, size);
+	return 0;
+}
