@@ -59,6 +59,11 @@ fuzz: ztpipe-fuzz
 	./ztpipe-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=fuzz-artifacts/ fuzz-corpus
 
+bench: ztpipe
+	bench/throughput.sh 1073741824
+	bench/latency.sh
+	bench/many.sh
+
 valgrind: ztpipe
 	sh test/valgrind.sh ./ztpipe
 
@@ -76,4 +81,4 @@ clean:
 	rm -f ztpipe ztpipe-san ztpipe-fuzz
 	rm -rf fuzz-corpus fuzz-artifacts
 
-.PHONY: all test sanitize check fuzz valgrind install uninstall clean
+.PHONY: all test sanitize check fuzz bench valgrind install uninstall clean

@@ -37,7 +37,8 @@
 
 #define DEFAULT_PORT	"12345"	/* the port the ZeroTier chat scripts used */
 #define BUFSZ		(256 * 1024)	/* one direction's buffer, one-peer mode */
-#define LINEMAX		(64 * 1024)	/* per-peer line buffer with -k */
+#define LINEMAX		(64 * 1024)	/* -k: longest line kept whole */
+#define LINEMIN		(16 * 1024)	/* -k: a peer's line buffer to begin with */
 #define STUCK_MS	1500	/* -k: a peer this long without progress is stuck */
 #define STOP_MS		2000	/* after a signal, how long we try to flush */
 #define MAXCONNS	100	/* -k default, as ncat */
@@ -327,6 +328,20 @@ buf_fill(struct buf *b, int fd)
 	if (n > 0)
 		b->end += n;
 	return n;
+}
+
+/* Double b's capacity, up to max; -1 if realloc fails. */
+static int
+buf_grow(struct buf *b, size_t max)
+{
+	size_t cap = b->cap * 2 > max ? max : b->cap * 2;
+	char *d = realloc(b->data, cap);
+
+	if (!d)
+		return -1;
+	b->data = d;
+	b->cap = cap;
+	return 0;
 }
 
 /* Append len bytes if they fit (sliding to the front if needed); -1 if not. */
@@ -1132,7 +1147,7 @@ peer_add(int fd, const struct sockaddr *sa)
 	if (!p)
 		return NULL;
 	memset(p, 0, sizeof(*p));
-	if (buf_init(&p->in, opt.keep ? LINEMAX : BUFSZ) < 0)
+	if (buf_init(&p->in, opt.keep ? LINEMIN : BUFSZ) < 0)
 		return NULL;
 	if (opt.chat && buf_init(&p->out, CHATQ) < 0) {
 		free(p->in.data);
@@ -1201,6 +1216,12 @@ peer_recv(struct peer *p)
 
 	if (n > 0) {
 		st.nrecv += n;
+		/* -k: room for a longer line, up to LINEMAX; lines of a
+		 * few KiB keep hundreds of peers in little memory. */
+		if (opt.keep && buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+		    !memchr(p->in.data + p->in.start, '\n', buf_len(&p->in)) &&
+		    buf_grow(&p->in, LINEMAX) < 0)
+			die(EXIT_NET, errno, "realloc");
 	} else if (n == 0) {
 		p->rd_eof = 1;
 		note("%s closed its side", p->name);
@@ -1417,15 +1438,15 @@ chat_line(struct peer *p, const char *line, size_t len)
 	chat_send(msg, n, p, p != NULL);
 }
 
-/* The first line queued in b, or its rest once final or full; 0 if none. */
+/* The first line queued in b, or its rest once final or max long; 0 if none. */
 static size_t
-line_first(const struct buf *b, int final)
+line_first(const struct buf *b, int final, size_t max)
 {
 	const char *nl = memchr(b->data + b->start, '\n', buf_len(b));
 
 	if (nl)
 		return nl - (b->data + b->start) + 1;
-	return (final || buf_room(b) == 0) ? buf_len(b) : 0;
+	return (final || buf_len(b) >= max) ? buf_len(b) : 0;
 }
 
 /* Move whole lines from peers and stdin into the chat, while stdout has room. */
@@ -1439,12 +1460,12 @@ chat_relay(void)
 		p = &st.peers[i];
 		while (p->in.data && buf_room(&st.chatq) >= sizeof(st.nick) +
 		    8 + 3 * LINEMAX && (n = line_first(&p->in,
-		    p->rd_eof || p->fd < 0)) > 0) {
+		    p->rd_eof || p->fd < 0, LINEMAX)) > 0) {
 			chat_line(p, p->in.data + p->in.start, n);
 			p->in.start += n;
 		}
 	}
-	while ((n = line_first(&st.ring, st.stdin_eof)) > 0) {
+	while ((n = line_first(&st.ring, st.stdin_eof, st.ring.cap)) > 0) {
 		chat_line(NULL, st.ring.data + st.ring.start, n);
 		st.ring.start += n;
 	}
@@ -1573,10 +1594,10 @@ next_chunk(size_t *len)
 			return p;
 		}
 		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
-		    p->rd_eof || p->fd < 0 || st.stopping, p->in.cap);
+		    p->rd_eof || p->fd < 0 || st.stopping, LINEMAX);
 		if (n == 0)
 			continue;
-		if (n == p->in.cap && !p->warned_long) {
+		if (n >= LINEMAX && !p->warned_long) {
 			note("%s: line longer than %d KiB, passed on in pieces",
 			    p->name, LINEMAX / 1024);
 			p->warned_long = 1;

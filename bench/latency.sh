@@ -19,88 +19,28 @@
 set -eu
 export LC_ALL=C
 
-prog=${0##*/}
-note() { printf '%s: %s\n' "$prog" "$*" >&2; }
-die() { note "$*"; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 usage() { die "usage: $prog [LINES]"; }
 
 LINES=${1:-5000}
 WARMUP=${WARMUP:-50}
 ROUNDS=${ROUNDS:-5}
-case $LINES in '' | *[!0-9]*) usage ;; esac
-case $WARMUP in '' | *[!0-9]*) usage ;; esac
-case $ROUNDS in '' | *[!0-9]*) usage ;; esac
+uints "$LINES" "$WARMUP" "$ROUNDS" || usage
 if [ "$LINES" -eq 0 ] || [ "$ROUNDS" -eq 0 ]; then usage; fi
 [ $# -le 1 ] || usage
 TMO=${TIMEOUT:-$((60 + LINES / 100))}
 TOOLS=${TOOLS:-ztpipe nc ncat socat}
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-if [ -z "${ZTPIPE:-}" ]; then
-	ZTPIPE=$root/ztpipe
-	make -s -C "$root" ztpipe >&2 || die "cannot build ztpipe"
-fi
-[ -x "$ZTPIPE" ] || die "no executable $ZTPIPE"
-
-# --- tools -----------------------------------------------------------------
-
-NC=nc
-is_openbsd_nc() { "$1" -h 2>&1 | grep -q OpenBSD; }
-have_nc() {
-	if command -v nc >/dev/null 2>&1 && is_openbsd_nc nc; then NC=nc; return 0; fi
-	if command -v nc.openbsd >/dev/null 2>&1; then NC=nc.openbsd; return 0; fi
-	return 1
-}
-have() { command -v "$1" >/dev/null 2>&1; }
-
-pkgs=()
-have ss || pkgs+=(iproute2)
-have python3 || pkgs+=(python3)
-have timeout || pkgs+=(coreutils)
-case " $TOOLS " in *" nc "*) have_nc || pkgs+=(netcat-openbsd) ;; esac
-case " $TOOLS " in *" ncat "*) have ncat || pkgs+=(ncat) ;; esac
-case " $TOOLS " in *" socat "*) have socat || pkgs+=(socat) ;; esac
-if [ ${#pkgs[@]} -gt 0 ]; then
-	if [ "$(id -u)" -eq 0 ] && have apt-get; then
-		note "installing ${pkgs[*]}"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get install -y -qq "${pkgs[@]}" </dev/null >/dev/null 2>&1 ||
-			{ apt-get update -qq </dev/null >/dev/null 2>&1 &&
-				apt-get install -y -qq "${pkgs[@]}" </dev/null >/dev/null 2>&1; } ||
-			note "apt-get install ${pkgs[*]} failed"
-	else
-		note "not root (or no apt-get): cannot install ${pkgs[*]}"
-	fi
-fi
-for c in ss python3 timeout; do have "$c" || die "$c is required"; done
-
-tools=()
-for t in $TOOLS; do
-	case $t in
-	ztpipe) tools+=(ztpipe) ;;
-	nc) if have_nc; then tools+=(nc); else note "NOTICE: skipping nc (OpenBSD netcat not available)"; fi ;;
-	ncat | socat) if have "$t"; then tools+=("$t"); else note "NOTICE: skipping $t (not installed)"; fi ;;
-	*) die "unknown tool $t" ;;
-	esac
-done
+bench_ztpipe
+bench_install ss python3 timeout
+bench_tools
 [ ${#tools[@]} -gt 0 ] || die "no tool to measure"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ztlat.XXXXXX")
-driver=""
-cleanup() {
-	if [ -n "$driver" ]; then
-		kill -TERM "$driver" 2>/dev/null || true
-		wait "$driver" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+bench_tmp ztlat
 
-model=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -n 1)
-echo "machine: $(nproc) CPUs, ${model:-unknown CPU}, Linux $(uname -r)"
+machine_line
 
 # The driver is bounded as a whole; each tool process is bounded by timeout.
 cat >"$tmp/driver.py" <<'PY'
@@ -359,6 +299,7 @@ PY
 timeout "$((TMO * (${#tools[@]} + 1)))" python3 "$tmp/driver.py" \
 	"$LINES" "$WARMUP" "$ROUNDS" "$TMO" "$ZTPIPE" "$NC" "$tmp" "${tools[@]}" &
 driver=$!
+bg_procs=$driver
 if wait "$driver"; then rc=0; else rc=$?; fi
-driver=""
+bg_procs=""
 [ "$rc" -eq 0 ] || exit "$rc"

@@ -13,129 +13,31 @@
 set -eu
 export LC_ALL=C
 
-prog=${0##*/}
-note() { printf '%s: %s\n' "$prog" "$*" >&2; }
-die() { note "$*"; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 usage() { die "usage: [RUNS=n] $prog [BYTES]"; }
 
 N=${1:-2147483648}
 RUNS=${RUNS:-5}
-case $N in '' | *[!0-9]*) usage ;; esac
-case $RUNS in '' | *[!0-9]*) usage ;; esac
+uints "$N" "$RUNS" || usage
 if [ "$N" -eq 0 ] || [ "$RUNS" -eq 0 ]; then usage; fi
 [ $# -le 1 ] || usage
 TMO=${TIMEOUT:-$((60 + N / 20000000))}
 TOOLS=${TOOLS:-ztpipe nc ncat socat}
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-if [ -z "${ZTPIPE:-}" ]; then
-	ZTPIPE=$root/ztpipe
-	make -s -C "$root" ztpipe >&2 || die "cannot build ztpipe"
-fi
-[ -x "$ZTPIPE" ] || die "no executable $ZTPIPE"
-
-# --- tools -----------------------------------------------------------------
-
-NC=nc
-is_openbsd_nc() { "$1" -h 2>&1 | grep -q OpenBSD; }
-have_nc() {
-	if command -v nc >/dev/null 2>&1 && is_openbsd_nc nc; then NC=nc; return 0; fi
-	if command -v nc.openbsd >/dev/null 2>&1; then NC=nc.openbsd; return 0; fi
-	return 1
-}
-have() { command -v "$1" >/dev/null 2>&1; }
-
-pkgs=()
-[ -x /usr/bin/time ] || pkgs+=(time)
-have ss || pkgs+=(iproute2)
-have pkill || pkgs+=(procps)
-have python3 || pkgs+=(python3)
-have timeout || pkgs+=(coreutils)
-case " $TOOLS " in *" nc "*) have_nc || pkgs+=(netcat-openbsd) ;; esac
-case " $TOOLS " in *" ncat "*) have ncat || pkgs+=(ncat) ;; esac
-case " $TOOLS " in *" socat "*) have socat || pkgs+=(socat) ;; esac
-if [ ${#pkgs[@]} -gt 0 ]; then
-	if [ "$(id -u)" -eq 0 ] && have apt-get; then
-		note "installing ${pkgs[*]}"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get install -y -qq "${pkgs[@]}" </dev/null >/dev/null 2>&1 ||
-			{ apt-get update -qq </dev/null >/dev/null 2>&1 &&
-				apt-get install -y -qq "${pkgs[@]}" </dev/null >/dev/null 2>&1; } ||
-			note "apt-get install ${pkgs[*]} failed"
-	else
-		note "not root (or no apt-get): cannot install ${pkgs[*]}"
-	fi
-fi
-[ -x /usr/bin/time ] || die "/usr/bin/time (package time) is required"
-for c in ss pkill python3 timeout; do have "$c" || die "$c is required"; done
-
-tools=()
-for t in $TOOLS; do
-	case $t in
-	ztpipe) tools+=(ztpipe) ;;
-	nc) if have_nc; then tools+=(nc); else note "NOTICE: skipping nc (OpenBSD netcat not available)"; fi ;;
-	ncat | socat) if have "$t"; then tools+=("$t"); else note "NOTICE: skipping $t (not installed)"; fi ;;
-	*) die "unknown tool $t" ;;
-	esac
-done
+bench_ztpipe
+bench_install /usr/bin/time ss pkill python3 timeout
+bench_tools
 tools+=(pipe) # the no-network reference
 
 # --- temp files and cleanup --------------------------------------------------
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ztbench.XXXXXX")
-bg_pids=""
-kill_bg() {
-	local p
-	for p in $bg_pids; do
-		pkill -TERM -P "$p" 2>/dev/null || true
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in $bg_pids; do wait "$p" 2>/dev/null || true; done
-	bg_pids=""
-}
-cleanup() {
-	kill_bg
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+bench_tmp ztbench
 
 results=$tmp/results.tsv
 : >"$results"
 failures=0
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# wait_listen PORT PID: until ss shows PORT listening (PID must stay alive).
-wait_listen() {
-	local i
-	for i in $(seq 1 500); do
-		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		[ "$i" -lt 10 ] || sleep 0.01
-	done
-	return 1
-}
-
-# wait_ztpipe_port FILE PID: print the port ztpipe -v announced in FILE.
-wait_ztpipe_port() {
-	local i p
-	for i in $(seq 1 500); do
-		p=$(sed -n 's/.*listening on .* port \([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null)
-		if [ -n "$p" ]; then printf '%s\n' "$p"; return 0; fi
-		kill -0 "$2" 2>/dev/null || return 1
-		[ "$i" -lt 10 ] || sleep 0.01
-	done
-	return 1
-}
-
-fail() {
-	printf '\n*** FAILED: %s\n\n' "$*" >&2
-}
 
 # run_one KIND TOOL ROUND: one transfer; appends a line to $results.
 run_one() {
@@ -244,16 +146,8 @@ run_one() {
 
 # --- machine and payloads ----------------------------------------------------
 
-model=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -n 1)
-machine="machine: $(nproc) CPUs, ${model:-unknown CPU}, Linux $(uname -r)"
-versions="tools: ztpipe $("$ZTPIPE" -V 2>&1 | head -n 1 | sed 's/^ztpipe //')"
-for t in "${tools[@]}"; do
-	case $t in
-	nc) versions="$versions; $("$NC" -h 2>&1 | head -n 1)" ;;
-	ncat) versions="$versions; $(ncat --version 2>&1 | head -n 1)" ;;
-	socat) versions="$versions; socat $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p')" ;;
-	esac
-done
+machine=$(machine_line)
+versions=$(versions_line)
 
 kinds=(zero)
 avail_k=$(df -Pk "$tmp" | awk 'NR == 2 { print $4 }')
