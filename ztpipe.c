@@ -2182,7 +2182,10 @@ parse_args(int argc, char **argv)
 	opt.family = AF_UNSPEC;
 	opt.wait_ms = -1;
 	opt.maxconns = MAXCONNS;
-	while ((c = getopt_long(argc, argv, "46dhi:klm:PR:s:vVw:z", longopts,
+	char flag[3] = "-?";
+
+	opterr = 0;	/* our own one-line messages, named "ztpipe:" */
+	while ((c = getopt_long(argc, argv, ":46dhi:klm:PR:s:vVw:z", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '4': opt.family = AF_INET; break;
@@ -2227,9 +2230,12 @@ parse_args(int argc, char **argv)
 			opt.wait_ms = number_arg(optarg, 1, INT_MAX / 1000,
 			    "bad wait: %s") * 1000;
 			break;
+		case ':':
+			usage_error("%s needs a value", argv[optind - 1]);
 		default:
-			fprintf(stderr, "Try 'ztpipe --help'.\n");
-			exit(EXIT_USAGE);
+			flag[1] = (char)optopt;
+			usage_error("unknown option: %s",
+			    optopt ? flag : argv[optind - 1]);
 		}
 	}
 	argc -= optind;

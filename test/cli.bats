@@ -32,7 +32,17 @@ load helper
 	run --separate-stderr "$ZTPIPE" --bogus 127.0.0.1
 	[ "$status" -eq 2 ]
 	[ -z "$output" ]
+	[[ "$stderr" == "ztpipe: unknown option: --bogus"* ]] || false
 	[[ "$stderr" == *"ztpipe --help"* ]] || false
+	run --separate-stderr "$ZTPIPE" -x 127.0.0.1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "ztpipe: unknown option: -x"* ]] || false
+}
+
+@test "an option without its value is a usage error naming it" {
+	run --separate-stderr "$ZTPIPE" 127.0.0.1 -w
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "ztpipe: -w needs a value"* ]] || false
 }
 
 @test "no host to dial is a usage error" {
