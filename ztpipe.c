@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1502,6 +1503,21 @@ splice_ready(const struct peer *p)
 }
 
 #ifdef SPLICE_F_MOVE
+/*
+ * splice said EAGAIN: which end is not ready?  Bytes waiting at the
+ * source mean the destination is full.  Knowing saves a poll() per
+ * chunk, which short lines feel as latency.
+ */
+static int
+splice_blocked(int src, int rd, int wr)
+{
+	int n = 0;
+
+	if (ioctl(src, FIONREAD, &n) < 0)
+		return rd | wr;	/* unknown: ask poll() about both */
+	return n > 0 ? wr : rd;
+}
+
 /* A few rounds while both ends stay ready, then back to poll(). */
 static void
 splice_move(struct peer *p)
@@ -1517,7 +1533,8 @@ splice_move(struct peer *p)
 			else if (n == 0)
 				stdin_ended();
 			else if (errno == EAGAIN)
-				st.ready &= ~(RD_STDIN | WR_PEER);
+				st.ready &= ~splice_blocked(STDIN_FILENO,
+				    RD_STDIN, WR_PEER);
 			else if (errno == EINVAL || errno == ENOSYS)
 				st.splice_in = 0;	/* read/write will do */
 			else if (errno != EINTR)
@@ -1533,7 +1550,8 @@ splice_move(struct peer *p)
 				p->rd_eof = 1;
 				note("%s closed its side", p->name);
 			} else if (errno == EAGAIN) {
-				st.ready &= ~(RD_PEER | WR_STDOUT);
+				st.ready &= ~splice_blocked(p->fd, RD_PEER,
+				    WR_STDOUT);
 			} else if (errno == EINVAL || errno == ENOSYS) {
 				st.splice_out = 0;
 			} else if (errno == EPIPE) {
