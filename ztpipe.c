@@ -513,6 +513,7 @@ listen_on(const char *host, const char *port)
 				continue;
 			if (host && pass == 1)
 				break;
+			addr_name(ai->ai_addr, name, sizeof(name));
 			fd = socket(ai->ai_family, ai->ai_socktype, 0);
 			if (fd < 0) {
 				err = errno;
@@ -529,7 +530,6 @@ listen_on(const char *host, const char *port)
 			    listen(fd, 128) == 0)
 				break;
 			err = errno;
-			addr_name(ai->ai_addr, name, sizeof(name));
 			close(fd);
 			fd = -1;
 		}
@@ -1443,11 +1443,12 @@ chat_line(struct peer *p, const char *line, size_t len)
 static size_t
 line_first(const struct buf *b, int final, size_t max)
 {
-	const char *nl = memchr(b->data + b->start, '\n', buf_len(b));
+	size_t len = buf_len(b) < max ? buf_len(b) : max;
+	const char *nl = memchr(b->data + b->start, '\n', len);
 
 	if (nl)
 		return nl - (b->data + b->start) + 1;
-	return (final || buf_len(b) >= max) ? buf_len(b) : 0;
+	return (final || len >= max) ? len : 0;
 }
 
 /* Move whole lines from peers and stdin into the chat, while stdout has room. */
@@ -1466,7 +1467,7 @@ chat_relay(void)
 			p->in.start += n;
 		}
 	}
-	while ((n = line_first(&st.ring, st.stdin_eof, st.ring.cap)) > 0) {
+	while ((n = line_first(&st.ring, st.stdin_eof, LINEMAX)) > 0) {
 		chat_line(NULL, st.ring.data + st.ring.start, n);
 		st.ring.start += n;
 	}
@@ -1546,6 +1547,12 @@ splice_move(struct peer *p)
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				st.nrecv += n;
+			} else if ((n == 0 || errno == EAGAIN) &&
+			    sockatmark(p->fd) == 1) {
+				/* An urgent byte (MSG_OOB) stops splice short
+				 * of the data and FIN behind it for good;
+				 * read() steps over it. */
+				st.splice_out = 0;
 			} else if (n == 0) {
 				p->rd_eof = 1;
 				note("%s closed its side", p->name);
@@ -1859,10 +1866,12 @@ on_signal(int sig)
 static void
 restore_flags(void)
 {
-	if (st.flags[0] >= 0)
-		(void)fcntl(STDIN_FILENO, F_SETFL, st.flags[0]);
+	/* Reverse order: when stdin and stdout share one open file, the
+	 * flags saved for stdout already had stdin's O_NONBLOCK. */
 	if (st.flags[1] >= 0)
 		(void)fcntl(STDOUT_FILENO, F_SETFL, st.flags[1]);
+	if (st.flags[0] >= 0)
+		(void)fcntl(STDIN_FILENO, F_SETFL, st.flags[0]);
 }
 
 static void
@@ -1923,7 +1932,9 @@ run(void)
 			st.accept_at = 0;
 		if (opt.progress && now >= st.progress_at)
 			progress_draw(0);
-		if (st.nsent + st.nrecv != st.moved) {
+		/* Waiting for our own stdout is not the peer being idle. */
+		if (st.nsent + st.nrecv != st.moved || stdout_pending() ||
+		    (splice_down(&st.peers[0]) && (st.ready & RD_PEER))) {
 			st.moved = st.nsent + st.nrecv;
 			st.last_data = now;
 		}

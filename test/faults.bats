@@ -361,3 +361,26 @@ open(out, "w").write("%d\n" % n)' "$1" "$count" \
 @test "stopped and continued again and again at both ends: 20 MB arrive sha256-exact" {
 	signal_storm stop 10
 }
+
+@test "an urgent (MSG_OOB) byte from the peer loses nothing and does not spin" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got.fifo
+	mkfifo "$BATS_TEST_TMPDIR/got.fifo"
+	cat "$BATS_TEST_TMPDIR/got.fifo" >"$BATS_TEST_TMPDIR/got" 3>&- &
+	BG_PIDS+=("$!")
+	local cat_pid=$!
+	listen_bg 127.0.0.1 0	# stdout is a pipe: the splice path
+	run timeout 10 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"before\n"); time.sleep(0.3)
+s.send(b"!", socket.MSG_OOB)
+s.sendall(b"after\n")
+time.sleep(2)
+s.close()' "$PORT"
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 5
+	[ "$EXIT_STATUS" -eq 0 ]
+	wait_exit "$cat_pid" 5
+	grep -qx after "$BATS_TEST_TMPDIR/got"
+	grep -qx before "$BATS_TEST_TMPDIR/got"
+}

@@ -196,3 +196,30 @@ teardown() {
 	[ -n "${TMUX_SOCK:-}" ] && tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
 	stop_bg
 }
+
+@test "a 300 KB line typed into the chat server goes out in pieces, no crash" {
+	python3 -c 'import sys; sys.stdout.write("a" * 300000 + "\n")' >"$BATS_TEST_TMPDIR/long"
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 5<>"$BATS_TEST_TMPDIR/in"
+	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg --chat --name op 127.0.0.1 0
+	chat_py '
+a = conn()
+expect(a, "joined")
+open(sys.argv[2], "w").write("go\n")
+# 64 KiB pieces, each a line of its own, named
+got, end = b"", time.time() + 5
+while got.count(b"a") < 300000 and time.time() < end:
+    a.settimeout(1)
+    got += a.recv(1 << 20)
+lines = got.split(b"\n")
+assert got.count(b"a") == 300000, "got %d" % got.count(b"a")
+assert all(l.startswith(b"[op] ") for l in lines[:-1]), "unprefixed piece"
+' "$BATS_TEST_TMPDIR/ready" 3>&- 5>&- &
+	local py=$!
+	BG_PIDS+=("$py")
+	wait_for_file "$BATS_TEST_TMPDIR/ready" go
+	cat "$BATS_TEST_TMPDIR/long" >&5
+	wait_exit "$py" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	kill -0 "$LISTEN_PID"
+}

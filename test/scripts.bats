@@ -139,3 +139,14 @@ PY
 	    >"$BATS_TEST_TMPDIR/got" 2>/dev/null
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 }
+
+@test "-i does not end a session whose stdout reader is slow" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 20000000
+	LISTEN_IN=$f listen_bg 127.0.0.1 0
+	timeout 20 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" </dev/null |
+	    (sleep 2.5; cat >"$BATS_TEST_TMPDIR/got")
+	wait_exit "$LISTEN_PID" 5
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
+}
