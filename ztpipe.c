@@ -81,7 +81,7 @@ struct peer {
 	char name[NAMESZ];	/* "10.1.2.3 port 40000", for messages */
 	struct buf in;		/* received, not yet written to stdout */
 	unsigned long long sent;	/* stream offset of stdin sent to it */
-	long long progress;	/* ms when it last took data or was idle */
+	long long moved_at;	/* ms when it last took data or was idle */
 	int rd_eof;		/* it sent FIN */
 	int wr_done;		/* we sent FIN (or never will write again) */
 	int warned_long;	/* -v: said once that its lines are too long */
@@ -169,6 +169,7 @@ static struct state {
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
 
+static void vsay(int errnum, const char *fmt, va_list ap);
 static void say(int errnum, const char *fmt, ...);
 static void die(int status, int errnum, const char *fmt, ...) NORETURN;
 static void note(const char *fmt, ...);
@@ -176,55 +177,102 @@ static long long now_ms(void);
 static int buf_init(struct buf *b, size_t cap);
 static size_t buf_len(const struct buf *b);
 static size_t buf_room(const struct buf *b);
+static void buf_compact(struct buf *b);
 static ssize_t buf_fill(struct buf *b, int fd);
+static int buf_grow(struct buf *b, size_t max);
+static int buf_put(struct buf *b, const char *p, size_t len);
 static size_t line_span(const char *p, size_t len, int final, size_t cap);
-static size_t utf8_len(const unsigned char *s, size_t n);
-static size_t chat_clean(const char *in, size_t len, char *out);
+static int is_number(const char *s);
 static int parse_port(const char *s, int allow_zero);
-static int parse_hex(const char *s, size_t n, uint64_t *v);
-static int cidr_parse(const char *s, struct cidr *c);
-static int cidr_match(const struct cidr *c, const struct cidr *a);
-static void allow_push(const struct cidr *c);
-static void usage_error(const char *fmt, const char *arg) NORETURN;
+static const struct sockaddr *unmap(const struct sockaddr *sa,
+    struct sockaddr_in *sin);
+static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
+static int set_nonblock(int fd, int *saved);
+static void tune_socket(int fd);
+static const char *family_flag(int family);
+static struct addrinfo *resolve(const char *host, const char *port,
+    int passive);
+static int listen_on(const char *host, const char *port);
+static int wait_writable(int fd, int ms);
+static int bind_source(int fd, int family);
+static int dial_once(struct addrinfo *res, int quiet, int *err,
+    struct sockaddr_storage *last, char *name, size_t namesz);
+static int dial(const char *host, const char *port);
+static int probe(const char *host, int lo, int hi);
 static void zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static void zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
+static int parse_hex(const char *s, size_t n, uint64_t *v);
+static int zt_ifname(const char *name);
+static int prefix_len(const unsigned char *mask, int nbytes);
+static void cidr_of(const struct sockaddr *sa, struct cidr *c);
 static int zt_scan(struct ztaddr *out, int max);
+static void cidr_str(const struct cidr *c, char *out, size_t outsz);
+static int zt_networks(uint64_t *nwids, int max);
 static const char *zt_node_host(const char *host);
+static int zt_print_addrs(void);
 static void zt_dial_hints(const struct sockaddr *bound, int port);
 static void zt_fail_hint(const struct sockaddr *sa, int err);
+static int cidr_parse(const char *s, struct cidr *c);
+static int cidr_match(const struct cidr *c, const struct cidr *a);
+static void allow_add(const char *list);
+static void allow_push(const struct cidr *c);
 static int allowed(const struct sockaddr *sa);
-static int is_number(const char *s);
-static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
-static int listen_on(const char *host, const char *port);
-static int dial(const char *host, const char *port);
 static struct peer *peer_add(int fd, const struct sockaddr *sa);
 static void peer_close(struct peer *p);
-static void chat_notice(const char *nick, const char *what);
+static void peer_free(struct peer *p);
 static void peer_drop(struct peer *p, int errnum, const char *why);
 static void peer_recv(struct peer *p);
 static void peer_send(struct peer *p);
+static int peer_pending(const struct peer *p);
+static short peer_want(const struct peer *p);
 static void peer_events(struct peer *p, short revents);
-static struct peer *next_chunk(size_t *len);
-static void stdout_write(void);
+static int peer_pollfd(const struct peer *p);
+static size_t utf8_len(const unsigned char *s, size_t n);
+static size_t chat_clean(const char *in, size_t len, char *out);
+static void nick_set(char *nick, const char *s, size_t len);
+static void chat_send(const char *msg, size_t len, const struct peer *from,
+    int to_stdout);
+static void chat_notice(const char *nick, const char *what);
+static void chat_line(struct peer *p, const char *line, size_t len);
+static size_t line_first(const struct buf *b, int final, size_t max);
+static void chat_relay(void);
 static int splice_up(const struct peer *p);
 static int splice_down(const struct peer *p);
 static int splice_ready(const struct peer *p);
+static int splice_blocked(int src, int rd, int wr);
 static void splice_move(struct peer *p);
+static int splice_fd(int fd);
+static struct peer *next_chunk(size_t *len);
 static void stdout_fail(int errnum);
+static void stdout_write(void);
+static int stdout_pending(void);
 static void stdin_ended(void);
 static void stdin_read(void);
 static void accept_peer(void);
+static long long stuck_check(long long now);
 static void settle(void);
 static int finished(void);
+static int want_stdin(void);
+static void on_signal(int sig);
+static void restore_flags(void);
+static void setup_signals(void);
+static int poll_timeout(long long now);
 static void run(void);
-static void usage(FILE *f);
-static long long stdin_size(void);
+static void human(double v, char *out, size_t outsz);
 static void progress_draw(int final);
-static void parse_args(int argc, char **argv);
+static void usage(FILE *f);
+static void usage_error(const char *fmt, const char *arg) NORETURN;
 static int parse_range(const char *s, int *lo, int *hi);
 static void prompt_host(void);
-static int zt_networks(uint64_t *nwids, int max);
+static long number_arg(const char *s, long lo, long hi, const char *what);
+static void parse_args(int argc, char **argv);
+static void guard_std_fds(void);
+static void summary(void);
+static long long stdin_size(void);
+static int resolve_print(void);
+static void session_init(void);
+static void start_dialling(void);
 
 /* ---- messages ---- */
 
@@ -314,17 +362,23 @@ buf_room(const struct buf *b)
 	return b->cap - buf_len(b);
 }
 
+/* Slide the queued bytes to the front, so the free space is in one piece. */
+static void
+buf_compact(struct buf *b)
+{
+	memmove(b->data, b->data + b->start, buf_len(b));
+	b->end -= b->start;
+	b->start = 0;
+}
+
 /* Read what fits; slide queued bytes to the front when the tail is full. */
 static ssize_t
 buf_fill(struct buf *b, int fd)
 {
 	ssize_t n;
 
-	if (b->end == b->cap && b->start > 0) {
-		memmove(b->data, b->data + b->start, buf_len(b));
-		b->end -= b->start;
-		b->start = 0;
-	}
+	if (b->end == b->cap)
+		buf_compact(b);
 	n = read(fd, b->data + b->end, b->cap - b->end);
 	if (n > 0)
 		b->end += n;
@@ -351,11 +405,8 @@ buf_put(struct buf *b, const char *p, size_t len)
 {
 	if (buf_room(b) < len)
 		return -1;
-	if (b->cap - b->end < len) {
-		memmove(b->data, b->data + b->start, buf_len(b));
-		b->end -= b->start;
-		b->start = 0;
-	}
+	if (b->cap - b->end < len)
+		buf_compact(b);
 	memcpy(b->data + b->end, p, len);
 	b->end += len;
 	return 0;
@@ -412,22 +463,33 @@ parse_port(const char *s, int allow_zero)
 	return se ? ntohs(se->s_port) : -1;
 }
 
+/*
+ * An IPv4 peer of a dual-stack socket arrives as ::ffff:a.b.c.d: give
+ * it back as the IPv4 address it is (in *sin), else sa unchanged.
+ */
+static const struct sockaddr *
+unmap(const struct sockaddr *sa, struct sockaddr_in *sin)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return sa;
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = s6->sin6_port;
+	memcpy(&sin->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	return (const struct sockaddr *)sin;
+}
+
 /* "10.1.2.3 port 40000"; IPv4-mapped IPv6 shown as plain IPv4. */
 static void
 addr_name(const struct sockaddr *sa, char *out, size_t outsz)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 	struct sockaddr_in sin;
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 	socklen_t len = sizeof(struct sockaddr_in6);
 
-	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = s6->sin6_port;
-		memcpy(&sin.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-		sa = (struct sockaddr *)&sin;
-	}
+	sa = unmap(sa, &sin);
 	if (sa->sa_family == AF_INET)
 		len = sizeof(struct sockaddr_in);
 	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
@@ -668,7 +730,7 @@ probe(const char *host, int lo, int hi)
 	struct sockaddr_storage last;
 	struct addrinfo *res;
 	char name[NAMESZ], port[8];
-	int fd, err = 0, open = 0;
+	int fd, err = 0, listening = 0;
 
 	host = zt_node_host(host);
 	for (int p = lo; p <= hi; p++) {
@@ -678,14 +740,14 @@ probe(const char *host, int lo, int hi)
 		freeaddrinfo(res);
 		if (fd >= 0) {
 			close(fd);
-			open++;
+			listening++;
 			if (opt.verbose || lo != hi)
 				say(0, "%s open", name);
 		} else {
 			note("%s: %s", name, strerror(err));
 		}
 	}
-	return open ? 0 : EXIT_NET;
+	return listening ? 0 : EXIT_NET;
 }
 
 /* ---- ZeroTier ---- */
@@ -742,11 +804,9 @@ zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node)
 static int
 parse_hex(const char *s, size_t n, uint64_t *v)
 {
-	char *end;
-
 	if (strlen(s) != n || strspn(s, "0123456789abcdefABCDEF") != n)
 		return -1;
-	*v = strtoull(s, &end, 16);
+	*v = strtoull(s, NULL, 16);
 	return 0;
 }
 
@@ -772,20 +832,17 @@ prefix_len(const unsigned char *mask, int nbytes)
 static void
 cidr_of(const struct sockaddr *sa, struct cidr *c)
 {
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	struct sockaddr_in sin;
 
+	sa = unmap(sa, &sin);
 	memset(c, 0, sizeof(*c));
 	if (sa->sa_family == AF_INET) {
 		c->family = AF_INET;
 		memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 		c->bits = 32;
-	} else if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		c->family = AF_INET;
-		memcpy(c->addr, &s6->sin6_addr.s6_addr[12], 4);
-		c->bits = 32;
 	} else {
 		c->family = AF_INET6;
-		memcpy(c->addr, &s6->sin6_addr, 16);
+		memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 		c->bits = 128;
 	}
 }
@@ -1145,8 +1202,10 @@ peer_add(int fd, const struct sockaddr *sa)
 	for (int i = 0; i < st.npeers && !p; i++)
 		if (!st.peers[i].in.data)
 			p = &st.peers[i];
-	if (!p)
+	if (!p) {
+		errno = EAGAIN;
 		return NULL;
+	}
 	memset(p, 0, sizeof(*p));
 	if (buf_init(&p->in, opt.keep ? LINEMIN : BUFSZ) < 0)
 		return NULL;
@@ -1158,7 +1217,7 @@ peer_add(int fd, const struct sockaddr *sa)
 	p->fd = fd;
 	p->serial = ++st.serials;
 	p->sent = st.ring_base + buf_len(&st.ring);	/* no replay */
-	p->progress = st.last_data = now_ms();
+	p->moved_at = st.last_data = now_ms();
 	addr_name(sa, p->name, sizeof(p->name));
 	/* Its chat name is its address, until it sends "/name ...". */
 	snprintf(p->nick, sizeof(p->nick), "%.*s",
@@ -1199,13 +1258,12 @@ peer_free(struct peer *p)
 static void
 peer_drop(struct peer *p, int errnum, const char *why)
 {
-	if (!opt.keep) {
+	if (errnum)
 		say(errnum, "%s", p->name);
-		st.status = EXIT_NET;
-	} else if (errnum)
-		say(errnum, "%s: %s", p->name, why);
 	else
 		note("%s: %s", p->name, why);
+	if (!opt.keep)
+		st.status = EXIT_NET;
 	p->rd_eof = p->wr_done = 1;
 	peer_close(p);
 }
@@ -1249,7 +1307,7 @@ peer_send(struct peer *p)
 	} else if (n > 0) {
 		p->sent += n;
 		st.nsent += n;
-		p->progress = now_ms();
+		p->moved_at = now_ms();
 	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 		peer_drop(p, errno, "send");
 	}
@@ -1401,7 +1459,7 @@ chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 		note("stdout is not keeping up, a chat line was not shown");
 	for (int i = 0; i < st.npeers; i++) {
 		q = &st.peers[i];
-		if (q != from && q->fd >= 0 && !q->stuck &&
+		if (q != from && q->in.data && q->fd >= 0 && !q->stuck &&
 		    buf_put(&q->out, msg, len) < 0)
 			q->stuck = 1;
 	}
@@ -1701,7 +1759,8 @@ static void
 stdin_ended(void)
 {
 	st.stdin_eof = 1;
-	note("stdin closed, sending EOF after the buffered data");
+	note(opt.chat ? "stdin closed; the chat goes on" :
+	    "stdin closed, sending EOF after the buffered data");
 }
 
 static void
@@ -1749,9 +1808,15 @@ accept_peer(void)
 		close(fd);
 		return;
 	}
-	if (st.nconn >= opt.maxconns || set_nonblock(fd, NULL) < 0 ||
-	    !(p = peer_add(fd, (struct sockaddr *)&ss))) {
+	if (st.nconn >= opt.maxconns) {
 		note("refused %s: %d peers already", name, st.nconn);
+		close(fd);
+		return;
+	}
+	/* Out of memory, or every slot still draining a closed peer's output. */
+	if (set_nonblock(fd, NULL) < 0 ||
+	    !(p = peer_add(fd, (struct sockaddr *)&ss))) {
+		say(errno, "refused %s", name);
 		close(fd);
 		return;
 	}
@@ -1765,7 +1830,6 @@ accept_peer(void)
 	}
 }
 
-/* After each poll round: half-close, close, free, compact the ring. */
 /* -k: when to look for stuck peers next (0: nothing to watch). */
 static long long
 stuck_check(long long now)
@@ -1780,10 +1844,10 @@ stuck_check(long long now)
 		p = &st.peers[i];
 		if (!p->in.data || !peer_pending(p))
 			continue;
-		if (now - p->progress >= STUCK_MS)
+		if (now - p->moved_at >= STUCK_MS)
 			peer_drop(p, 0, "not reading for 1.5 s, dropped");
-		else if (!next || p->progress + STUCK_MS < next)
-			next = p->progress + STUCK_MS;
+		else if (!next || p->moved_at + STUCK_MS < next)
+			next = p->moved_at + STUCK_MS;
 	}
 	return next;
 }
@@ -1821,7 +1885,7 @@ settle(void)
 			continue;
 		}
 		if (!peer_pending(p))
-			p->progress = now;	/* idle is not stuck */
+			p->moved_at = now;	/* idle is not stuck */
 		else if (p->sent < low)
 			low = p->sent;
 	}
@@ -2206,13 +2270,12 @@ parse_args(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
+	char flag[3] = "-?";
 	int c;
 
 	opt.family = AF_UNSPEC;
 	opt.wait_ms = -1;
 	opt.maxconns = MAXCONNS;
-	char flag[3] = "-?";
-
 	opterr = 0;	/* our own one-line messages, named "ztpipe:" */
 	while ((c = getopt_long(argc, argv, ":46dhi:klm:PR:s:vVw:z", longopts,
 	    NULL)) != -1) {
