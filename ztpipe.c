@@ -1381,6 +1381,13 @@ peer_pollfd(const struct peer *p)
 /* ---- chat ---- */
 
 /*
+ * A chat line goes to everyone but its sender, with a name in front and
+ * its control bytes made visible, so unlike the stdin broadcast of -k it
+ * cannot be one shared ring with a cursor per peer: each peer gets its
+ * own queue of finished lines (CHATQ), and one that overflows is dropped.
+ */
+
+/*
  * Length of the valid UTF-8 sequence at s (n bytes there), or 0 for
  * anything else: overlong forms, surrogates, past U+10FFFF, and the C1
  * controls, which some terminals obey.  Pure, for the fuzzer.
