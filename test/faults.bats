@@ -255,10 +255,10 @@ time.sleep(8)' "$PORT"
 	kill -0 "$pid"	# still waiting for it
 }
 
-@test "300 connections in a row, ztpipe -l restarted on the same port each time" {
+@test "1,000 connections in a row, ztpipe -l restarted on the same port each time" {
 	local port
 	port=$(free_port)
-	timeout 60 python3 - "$ZTPIPE" "$port" 300 <<'PY'
+	timeout 60 python3 - "$ZTPIPE" "$port" 1000 <<'PY'
 import hashlib, os, socket, subprocess, sys
 zt, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for i in range(n):
@@ -282,24 +282,24 @@ for i in range(n):
 PY
 }
 
-@test "a -k listener has as many fds open after 300 short connections as before" {
+@test "a -k listener has as many fds open after 1,000 short connections as before" {
 	local out=$BATS_TEST_TMPDIR/all.log pid before i
 	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
 	pid=$(ztpipe_pid "$LISTEN_PID")
 	before=$(fd_count "$pid")
 	timeout 30 python3 -c '
 import socket, sys
-for i in range(300):
+for i in range(1000):
     with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as c:
         c.sendall(b"hello %d\n" % i)' "$PORT"
 	# Let it settle: every line out and every peer closed (5 s at most).
 	for ((i = 0; i < 100; i++)); do
-		[ "$(wc -l <"$out")" -eq 300 ] && [ "$(fd_count "$pid")" -eq "$before" ] &&
+		[ "$(wc -l <"$out")" -eq 1000 ] && [ "$(fd_count "$pid")" -eq "$before" ] &&
 		    break
 		sleep 0.05
 	done
 	echo "fds: $before before, $(fd_count "$pid") after; $(wc -l <"$out") lines"
-	[ "$(wc -l <"$out")" -eq 300 ]
+	[ "$(wc -l <"$out")" -eq 1000 ]
 	[ "$(fd_count "$pid")" -eq "$before" ]
 }
 
