@@ -222,3 +222,15 @@ c.close()' "$PORT"
 	grep -q 'accept: Too many open files' "$BATS_TEST_TMPDIR/err"
 	kill -0 "$lpid"
 }
+
+@test "-m above the soft fd limit raises that limit" {
+	[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 1024 ] ||
+	    skip "hard fd limit below 1024"
+	start_bg bash -c "ulimit -Sn 64; exec timeout 20 '$ZTPIPE' -lk -v -m 500 127.0.0.1 0" \
+	    </dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/err"
+	wait_for_file "$BATS_TEST_TMPDIR/err" 'listening on'
+	local pid
+	pid=$(pgrep -P "$BG_PID")
+	awk '/Max open files/ {print $4}' "/proc/$pid/limits"
+	[ "$(awk '/Max open files/ {print $4}' "/proc/$pid/limits")" -ge 500 ]
+}
