@@ -29,6 +29,7 @@ RFC_A=fd80:56c2:e21c:0:199:93a4:5dc9:d260
 RFC_B=fd80:56c2:e21c:0:199:9312:3451:2345
 
 teardown() {
+	[ -z "${TMUX_SOCK:-}" ] || tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	stop_bg
 	local ns
 	for ns in "${NETNS[@]}"; do
@@ -420,4 +421,21 @@ $ZT2_A  network ff07d00bb8000000  node $NODE_A
 ztpipe --network $NWID $NODE_A $PORT
 ztpipe fdff:7d0:bb8:0:99:93a4:5dc9:d260 $PORT
 ztpipe --network ff07d00bb8000000 $NODE_A $PORT" ]
+}
+
+@test "asked for a peer in a terminal, it names the network and dials a node ID typed there" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	netns_up
+	TMUX_SOCK=ztpipe-zt-$$
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_A" -d 0
+	tm new-session -d -s cli -x 120 -y 20 \
+	    "ip netns exec $NS_B timeout --foreground 20 '$ZTPIPE'"
+	screen_has cli "you are on ZeroTier network $NWID"
+	screen_has cli 'peer address:'
+	tm send-keys -t cli "$NODE_A $PORT" Enter
+	wait_for_file "$LISTEN_ERR" "connection from $RFC_B"
+	tm send-keys -t cli 'merhaba, düğüm' Enter
+	wait_for_file "$BATS_TEST_TMPDIR/got" 'merhaba, düğüm'
+	tm kill-server
 }
