@@ -222,6 +222,7 @@ static struct peer *peer_add(int fd, const struct sockaddr *sa);
 static void peer_close(struct peer *p);
 static void peer_free(struct peer *p);
 static void peer_drop(struct peer *p, int errnum, const char *why);
+static void peer_eof(struct peer *p);
 static void peer_recv(struct peer *p);
 static void peer_send(struct peer *p);
 static int peer_pending(const struct peer *p);
@@ -239,6 +240,8 @@ static size_t line_first(const struct buf *b, int final, size_t max);
 static void chat_relay(void);
 static int splice_up(const struct peer *p);
 static int splice_down(const struct peer *p);
+static int up_ready(const struct peer *p);
+static int down_ready(const struct peer *p);
 static int splice_ready(const struct peer *p);
 static int splice_blocked(int src, int rd, int wr);
 static void splice_move(struct peer *p);
@@ -1268,6 +1271,14 @@ peer_drop(struct peer *p, int errnum, const char *why)
 	peer_close(p);
 }
 
+/* It sent FIN: nothing more will come from it. */
+static void
+peer_eof(struct peer *p)
+{
+	p->rd_eof = 1;
+	note("%s closed its side", p->name);
+}
+
 static void
 peer_recv(struct peer *p)
 {
@@ -1282,8 +1293,7 @@ peer_recv(struct peer *p)
 		    buf_grow(&p->in, LINEMAX) < 0)
 			die(EXIT_NET, errno, "realloc");
 	} else if (n == 0) {
-		p->rd_eof = 1;
-		note("%s closed its side", p->name);
+		peer_eof(p);
 	} else if (errno != EAGAIN && errno != EINTR) {
 		peer_drop(p, errno, "receive");
 	}
@@ -1560,12 +1570,25 @@ splice_down(const struct peer *p)
 	    !st.stopping;
 }
 
+/* Both ends of a direction ready: splice can move bytes now. */
+static int
+up_ready(const struct peer *p)
+{
+	return splice_up(p) && (st.ready & (RD_STDIN | WR_PEER)) ==
+	    (RD_STDIN | WR_PEER);
+}
+
+static int
+down_ready(const struct peer *p)
+{
+	return splice_down(p) && (st.ready & (RD_PEER | WR_STDOUT)) ==
+	    (RD_PEER | WR_STDOUT);
+}
+
 static int
 splice_ready(const struct peer *p)
 {
-	return (splice_up(p) && (st.ready & (RD_STDIN | WR_PEER)) ==
-	    (RD_STDIN | WR_PEER)) || (splice_down(p) &&
-	    (st.ready & (RD_PEER | WR_STDOUT)) == (RD_PEER | WR_STDOUT));
+	return up_ready(p) || down_ready(p);
 }
 
 #ifdef SPLICE_F_MOVE
@@ -1591,7 +1614,7 @@ splice_move(struct peer *p)
 	ssize_t n;
 
 	for (int round = 0; round < 8 && splice_ready(p); round++) {
-		if (splice_up(p) && (st.ready & RD_STDIN) && (st.ready & WR_PEER)) {
+		if (up_ready(p)) {
 			n = splice(STDIN_FILENO, NULL, p->fd, NULL, PIPESZ,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0)
@@ -1606,8 +1629,7 @@ splice_move(struct peer *p)
 			else if (errno != EINTR)
 				peer_drop(p, errno, "send");
 		}
-		if (splice_down(p) && (st.ready & RD_PEER) &&
-		    (st.ready & WR_STDOUT)) {
+		if (down_ready(p)) {
 			n = splice(p->fd, NULL, STDOUT_FILENO, NULL, PIPESZ,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -1619,8 +1641,7 @@ splice_move(struct peer *p)
 				 * read() steps over it. */
 				st.splice_out = 0;
 			} else if (n == 0) {
-				p->rd_eof = 1;
-				note("%s closed its side", p->name);
+				peer_eof(p);
 			} else if (errno == EAGAIN) {
 				st.ready &= ~splice_blocked(p->fd, RD_PEER,
 				    WR_STDOUT);
@@ -1985,7 +2006,7 @@ run(void)
 {
 	struct pollfd *pfd;
 	struct peer *p;
-	int n, timeout, nslots;
+	int n, nsig, timeout, nslots;
 	long long now;
 	char drain[64];
 
@@ -2044,9 +2065,10 @@ run(void)
 		}
 
 		if (pfd[SLOT_SIGNAL].revents) {
-			while (read(sigpipe[0], drain, sizeof(drain)) > 0)
-				;
-			if (st.stopping)
+			nsig = 0;
+			while ((n = read(sigpipe[0], drain, sizeof(drain))) > 0)
+				nsig += n;
+			if (st.stopping || nsig > 1)
 				break;	/* a second signal: leave now */
 			st.stopping = 1;
 			st.status = opt.keep ? 0 : EXIT_NET;

@@ -94,4 +94,6 @@ sleep 5'"
 	[ "$(cat "$d/nonblock")" = 0 ]
 	screen_has cli 'bye'
 	screen_has cli 'closed its side'
+	# -P draws on a terminal without being forced, ending in a summary
+	screen_has cli 'sent 0 B (0 B/s), received 4 B'
 }

@@ -384,3 +384,29 @@ s.close()' "$PORT"
 	grep -qx after "$BATS_TEST_TMPDIR/got"
 	grep -qx before "$BATS_TEST_TMPDIR/got"
 }
+
+@test "a second signal ends it at once, without the 2 s flush" {
+	# stdout is a FIFO nobody reads, so the flush after the first
+	# signal could only wait out its 2 s.
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	exec 5<>"$BATS_TEST_TMPDIR/out"
+	LISTEN_OUT=$BATS_TEST_TMPDIR/out listen_bg -k 127.0.0.1 0
+	python3 -c 'import sys; sys.stdout.write("line of text\n" * 400000)' |
+	    timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" 3>&- 5>&- &
+	BG_PIDS+=("$!")
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	# Its buffers are full once input waits unread in its socket.
+	local i pid
+	for ((i = 0; i < 100; i++)); do
+		ss -Htn "sport = :$PORT" |
+		    awk '$2 > 0 { found = 1 } END { exit !found }' && break
+		sleep 0.05
+	done
+	pid=$(ztpipe_pid "$LISTEN_PID")
+	kill -TERM "$pid"
+	wait_for_file "$LISTEN_ERR" 'signal 15, stopping'
+	kill -0 "$pid"	# still flushing
+	kill -TERM "$pid"
+	wait_exit "$LISTEN_PID" 1
+	[ "$EXIT_STATUS" -eq 0 ]
+}

@@ -60,6 +60,18 @@ silent(a, b"merhaba")
 	grep -qxF '[ayşe] merhaba dünya, nasılsın?' "$BATS_TEST_TMPDIR/srv.out"
 }
 
+@test "a chosen name is cut to 32 bytes" {
+	listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+say(b, "/name " + "n" * 50)
+expect(a, "* 127.0.0.1 is now " + "n" * 32 + "\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "join and leave notices reach every terminal, the server's too" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
 	run chat_py '
