@@ -39,13 +39,14 @@
 #define DEFAULT_PORT	"12345"	/* the port the ZeroTier chat scripts used */
 #define BUFSZ		(256 * 1024)	/* one direction's buffer, one-peer mode */
 #define LINEMAX		(64 * 1024)	/* -k: longest line kept whole */
-#define LINEMIN		(16 * 1024)	/* -k: a peer's line buffer to begin with */
-#define STUCK_MS	1500	/* -k: a peer this long without progress is stuck */
+#define LINEMIN		(8 * 1024)	/* -k: a peer's line buffer to begin with */
+#define STUCK_MS	1500	/* -k: a peer full this long is stuck */
 #define STOP_MS		2000	/* after a signal, how long we try to flush */
 #define MAXCONNS	100	/* -k default, as ncat */
 #define NAMESZ		(NI_MAXHOST + NI_MAXSERV + 8)	/* "addr port N" */
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
+#define CHATLINE	(NICKMAX * 3 + 1 + 8 + 3 * LINEMAX) /* one, dressed */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
 
@@ -58,14 +59,11 @@
 /* Exit status: 0 success, 1 network or runtime error, 2 usage error. */
 enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 
-/* What poll() said is ready, remembered for splice(), which needs both ends. */
-enum { RD_STDIN = 1, WR_PEER = 2, RD_PEER = 4, WR_STDOUT = 8 };
-
 /* getopt_long values of the options that have no letter. */
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
     OPT_NETWORK, OPT_RESOLVE };
 
-/* Fixed poll slots; peer i uses slot SLOT_PEER + i. */
+/* Poll slots of the general loop; the peers that wait follow SLOT_PEER. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
 
 /* A byte queue: data[start..end) is queued, data[end..cap) is free. */
@@ -74,20 +72,48 @@ struct buf {
 	size_t cap, start, end;
 };
 
-/* A connected peer; a slot is free when in.data is NULL. */
+/* Where a peer's life has come to; it only moves down the list. */
+enum life {
+	OPEN,		/* bytes move both ways */
+	INPUT_DONE,	/* it sent FIN; we may still send */
+	OUTPUT_DONE,	/* we sent FIN, or can send no more; it may still send */
+	DRAINING,	/* socket closed; its last bytes wait for stdout */
+};
+
+/* A connected peer. */
 struct peer {
-	int fd;			/* -1 once closed; in may still hold bytes */
+	int fd;			/* -1 once DRAINING */
+	enum life life;
+	int err;		/* first error; said once its bytes are out */
+	int fin;		/* it sent FIN (an error after it is no news) */
+	int wblocked;		/* its last write was short: wait for POLLOUT */
 	unsigned long serial;	/* unique id, to tell whose line is on stdout */
 	char name[NAMESZ];	/* "10.1.2.3 port 40000", for messages */
-	struct buf in;		/* received, not yet written to stdout */
-	unsigned long long sent;	/* stream offset of stdin sent to it */
-	long long moved_at;	/* ms when it last took data or was idle */
-	int rd_eof;		/* it sent FIN */
-	int wr_done;		/* we sent FIN (or never will write again) */
+	struct buf in;		/* received, not yet on stdout */
+	struct buf out;		/* its own queue (chat); no data: the stdin ring */
+	unsigned long long sent;	/* stream offset of the ring sent to it */
+	long long moved_at;	/* ms when it last took data or had room */
 	int warned_long;	/* -v: said once that its lines are too long */
-	int stuck;		/* --chat: its queue overflowed; drop it */
-	struct buf out;		/* --chat: lines queued for it */
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
+};
+
+/*
+ * A route is the mode: the only code that knows where bytes go.  The
+ * loop calls move() after the reads (and stdout after each chunk), and
+ * leaves once over() says so; the rest is data the endpoints read.
+ */
+struct route {
+	void (*start)(void);		/* before the loop, or NULL */
+	void (*move)(void);		/* inputs to outputs: stdout's next chunk */
+	int (*over)(void);		/* has the session ended? */
+	void (*joined)(struct peer *);	/* a peer was accepted */
+	void (*left)(struct peer *);	/* a peer is gone, its bytes out */
+	size_t inbuf;			/* a peer's input buffer to begin with */
+	size_t outq;			/* its own output queue; 0: the ring */
+	int alone;			/* read stdin with no peer to take it */
+	int eof_leaves;			/* a peer's FIN means it has left */
+	int stuck_ms;			/* drop a peer full this long; 0: never */
+	int stop_status;		/* exit status after a signal */
 };
 
 /* An address or prefix: --allow entries, ZeroTier subnets. */
@@ -130,41 +156,65 @@ static struct options {
 	int nallow;
 } opt;
 
-/* The running session. */
-static struct state {
+/* stdin and stdout. */
+static struct stdio {
 	struct buf ring;	/* stdin bytes not yet sent to every peer */
 	unsigned long long ring_base;	/* stream offset of ring.data[start] */
-	struct peer *peers;
-	int npeers;		/* size of the table */
-	int nconn;		/* peers with an open socket */
+	int in_open;		/* stdin may give more */
+	int tty;		/* stdin is a terminal: a person types */
+	int eof_leaves;		/* a peer's FIN closes it: the route says so,
+				 * or -d, or a person at stdin */
+	struct buf *src;	/* what stdout writes from, NULL: nothing */
+	size_t owed;		/* bytes of *src still to write */
+	int wblocked;		/* stdout's last write was short */
+	int out_open;		/* not closed after the peer's end */
+	int flags[2];		/* stdin/stdout fcntl flags to restore */
+} io;
+
+/* The peers: a table that grows with the peers connected, not with -m. */
+static struct table {
+	struct peer **p;
+	int n, cap;
+	int nconn;		/* with an open socket */
 	unsigned long serials;	/* peers ever added */
 	int lfd;		/* listening socket, -1 when not listening */
-	int stdin_tty;		/* a person types: a leaving peer ends it */
-	int stdin_eof;
-	int stopping;		/* a signal came: flush and leave */
-	int status;		/* exit status once the session ends */
-	struct peer *owner;	/* -k: peer whose chunk is going to stdout */
-	size_t owed;		/* bytes of that chunk still to write */
-	int rr;			/* -k: where the next round-robin scan starts */
-	unsigned long last_serial;	/* whose bytes stdout got last */
-	int midline;		/* stdout's last byte was not a newline */
-	int nl_owed;		/* a newline must go out before the next line */
-	long long t0, deadline;	/* start; -w or stop deadline in ms */
-	long long accept_at;	/* after EMFILE, accept again from then */
-	long long stuck_at;	/* -k: look for stuck peers again then */
-	struct buf chatq;	/* --chat: lines for our own stdout */
-	char nick[NICKMAX * 3 + 1];	/* --chat: our name, [host] by default */
+} peers;
+
+/* The clocks, in now_ms() time; 0 when not set. */
+static struct timers {
+	long long wait;		/* -w: no peer by then is an error */
+	long long stop;		/* a signal: leave by then though stdout lags */
+	long long accept;	/* out of fds: accept again then */
+	long long stuck;	/* the first peer to become stuck does then */
+	long long progress;	/* -P: draw again then */
+	long long last_data;	/* -i: when bytes last moved */
+} tm;
+
+/* The session as a whole. */
+static struct session {
+	const struct route *route;
+	long long t0, now;	/* start; this round */
+	int stopping;		/* a signal came: flush stdout and leave */
+	int leave;		/* leave now */
+	int status;		/* exit status */
 	unsigned long long nsent, nrecv;
-	int flags[2];		/* stdin/stdout fcntl flags to restore */
-	int splice_in;		/* stdin is a pipe: splice it to the peer */
-	int splice_out;		/* stdout is a pipe: splice the peer to it */
-	int ready;		/* RD_STDIN | WR_PEER | ...: for splice */
 	long long total;	/* -P: bytes stdin will give, -1 if unknown */
-	long long progress_at;	/* -P: when to draw next */
 	int drawn;		/* -P: length of the line on screen */
-	long long last_data;	/* -i: when data last moved */
-	unsigned long long moved;	/* -i: nsent + nrecv then */
-} st;
+} ss;
+
+/* merge: whose line stdout had last. */
+static struct merge {
+	int rr;			/* where the next round-robin scan starts */
+	unsigned long last;	/* serial of the peer stdout had last */
+	int midline;		/* and it ended mid-line */
+} mg;
+
+/* chat: our name and our stdout's queue. */
+static struct chat {
+	struct buf q;		/* lines for our own stdout */
+	char nick[NICKMAX * 3 + 1];	/* our name, the host name by default */
+	unsigned long dropped;	/* lines our stdout could not take */
+} chat;
 
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
@@ -219,49 +269,64 @@ static void allow_add(const char *list);
 static void allow_push(const struct cidr *c);
 static int allowed(const struct sockaddr *sa);
 static struct peer *peer_add(int fd, const struct sockaddr *sa);
-static void peer_close(struct peer *p);
 static void peer_free(struct peer *p);
-static void peer_drop(struct peer *p, int errnum, const char *why);
-static void peer_eof(struct peer *p);
-static void peer_recv(struct peer *p);
-static void peer_send(struct peer *p);
-static int peer_pending(const struct peer *p);
-static short peer_want(const struct peer *p);
-static void peer_events(struct peer *p, short revents);
-static int peer_pollfd(const struct peer *p);
+static void peer_close(struct peer *p);
+static void peer_reset(struct peer *p);
+static int peer_reading(const struct peer *p);
+static int peer_writing(const struct peer *p);
+static void peer_input_done(struct peer *p, int err);
+static void peer_output_done(struct peer *p, int err);
+static size_t peer_out(const struct peer *p, const char **data);
+static int peer_unsent(const struct peer *p);
+static int peer_full(const struct peer *p);
+static short peer_events(const struct peer *p);
+static void peer_read(struct peer *p);
+static void peer_write(struct peer *p);
+static int abort_unsent(void);
+static void fail(int errnum, const char *fmt, ...) NORETURN;
+static int stdin_wanted(void);
+static void stdin_close(void);
+static void stdin_read(void);
+static void stdout_from(struct buf *src, size_t len);
+static void stdout_fail(int errnum) NORETURN;
+static void stdout_write(void);
+static void stdout_close(void);
+static int peer_evict(void);
+static void refuse(int fd, const char *name, const char *why);
+static void accept_peer(void);
 static size_t utf8_len(const unsigned char *s, size_t n);
 static size_t chat_clean(const char *in, size_t len, char *out);
 static void nick_set(char *nick, const char *s, size_t len);
+static void chat_line(struct peer *p, const char *line, size_t len);
 static void chat_send(const char *msg, size_t len, const struct peer *from,
     int to_stdout);
 static void chat_notice(const char *nick, const char *what);
-static void chat_line(struct peer *p, const char *line, size_t len);
+static int chat_room(const struct peer *from, size_t len);
 static size_t line_first(const struct buf *b, int final, size_t max);
-static void chat_relay(void);
-static int splice_up(const struct peer *p);
-static int splice_down(const struct peer *p);
-static int up_ready(const struct peer *p);
-static int down_ready(const struct peer *p);
-static int splice_ready(const struct peer *p);
-static int splice_blocked(int src, int rd, int wr);
-static void splice_move(struct peer *p);
+static void ring_release(void);
+static void pipe_move(void);
+static int pipe_over(void);
+static void pipe_joined(struct peer *p);
+static void pipe_left(struct peer *p);
+static void merge_move(void);
+static int merge_over(void);
+static void merge_joined(struct peer *p);
+static void merge_left(struct peer *p);
+static void chat_move(void);
+static void chat_joined(struct peer *p);
+static void chat_left(struct peer *p);
+static void reap(void);
+static int end_early(const char *why);
+static void on_signal_pipe(void);
+static int timers_due(void);
+static int poll_timeout(void);
+static void run(void);
+static void splice_run(void);
 static int splice_fd(int fd);
-static struct peer *next_chunk(size_t *len);
-static void stdout_fail(int errnum);
-static void stdout_write(void);
-static int stdout_pending(void);
-static void stdin_ended(void);
-static void stdin_read(void);
-static void accept_peer(void);
-static long long stuck_check(long long now);
-static void settle(void);
-static int finished(void);
-static int want_stdin(void);
+static void pipe_start(void);
 static void on_signal(int sig);
 static void restore_flags(void);
 static void setup_signals(void);
-static int poll_timeout(long long now);
-static void run(void);
 static void human(double v, char *out, size_t outsz);
 static void progress_draw(int final);
 static void usage(FILE *f);
@@ -1195,44 +1260,52 @@ allowed(const struct sockaddr *sa)
 	return 0;
 }
 
-/* ---- peers ---- */
+/* ---- endpoints: peers ---- */
 
 static struct peer *
 peer_add(int fd, const struct sockaddr *sa)
 {
-	struct peer *p = NULL;
+	struct peer *p, **grown;
+	int cap = peers.cap ? peers.cap * 2 : 8;
 
-	for (int i = 0; i < st.npeers && !p; i++)
-		if (!st.peers[i].in.data)
-			p = &st.peers[i];
-	if (!p) {
-		errno = EAGAIN;
-		return NULL;
+	if (peers.n == peers.cap) {
+		if (!(grown = realloc(peers.p, cap * sizeof(*grown))))
+			return NULL;
+		peers.p = grown;
+		peers.cap = cap;
 	}
-	memset(p, 0, sizeof(*p));
-	if (buf_init(&p->in, opt.keep ? LINEMIN : BUFSZ) < 0)
-		return NULL;
-	if (opt.chat && buf_init(&p->out, CHATQ) < 0) {
-		free(p->in.data);
-		p->in.data = NULL;
+	if (!(p = calloc(1, sizeof(*p))) ||
+	    buf_init(&p->in, ss.route->inbuf) < 0 ||
+	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
+		if (p)
+			peer_free(p);
 		return NULL;
 	}
 	p->fd = fd;
-	p->serial = ++st.serials;
-	p->sent = st.ring_base + buf_len(&st.ring);	/* no replay */
-	p->moved_at = st.last_data = now_ms();
+	p->serial = ++peers.serials;
+	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
+	p->moved_at = tm.last_data = ss.now;
 	addr_name(sa, p->name, sizeof(p->name));
 	/* Its chat name is its address, until it sends "/name ...". */
 	snprintf(p->nick, sizeof(p->nick), "%.*s",
 	    (int)strcspn(p->name, " "), p->name);
 	tune_socket(fd);
-	st.nconn++;
+	peers.nconn++;
+	peers.p[peers.n++] = p;
 	return p;
 }
 
+static void
+peer_free(struct peer *p)
+{
+	free(p->in.data);
+	free(p->out.data);
+	free(p);
+}
+
 /*
- * Close our end.  Called on a normal end only once the peer has sent
- * FIN, so no unread input turns the close into a reset.
+ * Close our end.  On a normal end both directions are done by now, so
+ * no unread input turns the close into a reset.
  */
 static void
 peer_close(struct peer *p)
@@ -1241,151 +1314,379 @@ peer_close(struct peer *p)
 		return;
 	close(p->fd);
 	p->fd = -1;
-	st.nconn--;
-	if (opt.chat)
-		chat_notice(p->nick, "left");
-}
-
-static void
-peer_free(struct peer *p)
-{
-	free(p->in.data);
-	free(p->out.data);
-	p->in.data = p->out.data = NULL;
+	p->life = DRAINING;
+	peers.nconn--;
 }
 
 /*
- * An error or a stuck peer: report it and let it go.  With -k only an
- * error is worth a line without -v; alone, a lost peer fails the session.
+ * A deliberate abort: a reset (SO_LINGER 0), never a clean FIN, so the
+ * other end cannot take a cut transfer for a whole one.
  */
 static void
-peer_drop(struct peer *p, int errnum, const char *why)
+peer_reset(struct peer *p)
 {
-	if (errnum)
-		say(errnum, "%s", p->name);
-	else
-		note("%s: %s", p->name, why);
-	if (!opt.keep)
-		st.status = EXIT_NET;
-	p->rd_eof = p->wr_done = 1;
+	struct linger lg = { 1, 0 };
+
+	if (p->fd >= 0)
+		(void)setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	peer_close(p);
 }
 
-/* It sent FIN: nothing more will come from it. */
-static void
-peer_eof(struct peer *p)
+static int
+peer_reading(const struct peer *p)
 {
-	p->rd_eof = 1;
-	note("%s closed its side", p->name);
-}
-
-static void
-peer_recv(struct peer *p)
-{
-	ssize_t n = buf_fill(&p->in, p->fd);
-
-	if (n > 0) {
-		st.nrecv += n;
-		/* -k: room for a longer line, up to LINEMAX; lines of a
-		 * few KiB keep hundreds of peers in little memory. */
-		if (opt.keep && buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
-		    !memchr(p->in.data + p->in.start, '\n', buf_len(&p->in)) &&
-		    buf_grow(&p->in, LINEMAX) < 0)
-			die(EXIT_NET, errno, "realloc");
-	} else if (n == 0) {
-		peer_eof(p);
-	} else if (errno != EAGAIN && errno != EINTR) {
-		peer_drop(p, errno, "receive");
-	}
-}
-
-/* Send from the shared stdin ring, or in a chat from its own queue. */
-static void
-peer_send(struct peer *p)
-{
-	size_t off = p->sent - st.ring_base;
-	ssize_t n;
-
-	if (opt.chat)
-		n = write(p->fd, p->out.data + p->out.start, buf_len(&p->out));
-	else
-		n = write(p->fd, st.ring.data + st.ring.start + off,
-		    buf_len(&st.ring) - off);
-	if (n > 0 && opt.chat) {
-		p->out.start += n;
-		st.nsent += n;
-	} else if (n > 0) {
-		p->sent += n;
-		st.nsent += n;
-		p->moved_at = now_ms();
-	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		peer_drop(p, errno, "send");
-	}
+	return p->life == OPEN || p->life == OUTPUT_DONE;
 }
 
 static int
-peer_pending(const struct peer *p)
+peer_writing(const struct peer *p)
 {
-	if (p->fd < 0 || p->wr_done)
+	return p->life == OPEN || p->life == INPUT_DONE;
+}
+
+/* Nothing more will come from it: FIN (err 0), or an error. */
+static void
+peer_input_done(struct peer *p, int err)
+{
+	if (err && !p->err)
+		p->err = err;
+	if (!err) {
+		p->fin = 1;
+		note("%s closed its side", p->name);
+	}
+	if (err || p->life == OUTPUT_DONE)
+		peer_close(p);
+	else
+		p->life = INPUT_DONE;
+}
+
+/*
+ * We send it nothing more: FIN once stdin is all out (err 0), or a
+ * write failed.  After a failed write it is still read dry: the bytes
+ * it sent before the error are still in the kernel, and they are its.
+ */
+static void
+peer_output_done(struct peer *p, int err)
+{
+	if (err && !p->err)
+		p->err = err;
+	else if (!err && shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+		say(errno, "shutdown %s", p->name);
+	if (p->life == INPUT_DONE)
+		peer_close(p);
+	else
+		p->life = OUTPUT_DONE;
+}
+
+/* What waits to be sent to it: its own queue, or the stdin ring past its cursor. */
+static size_t
+peer_out(const struct peer *p, const char **data)
+{
+	size_t off = p->sent - io.ring_base;
+
+	if (p->out.data) {
+		*data = p->out.data + p->out.start;
+		return buf_len(&p->out);
+	}
+	*data = io.ring.data + io.ring.start + off;
+	return buf_len(&io.ring) - off;
+}
+
+/*
+ * Bytes queued for it, or waiting in stdin (a file or a busy pipe
+ * mid-transfer; a silent pipe or terminal owes nothing yet).
+ */
+static int
+peer_unsent(const struct peer *p)
+{
+	const char *data;
+	int n = 0;
+
+	if (!peer_writing(p))
 		return 0;
-	if (opt.chat)
-		return buf_len(&p->out) > 0;
-	return p->sent < st.ring_base + buf_len(&st.ring);
+	if (peer_out(p, &data) > 0)
+		return 1;
+	return !p->out.data && io.in_open && !opt.nostdin &&
+	    ioctl(STDIN_FILENO, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Its output is full and others wait on it (the stuck rule). */
+static int
+peer_full(const struct peer *p)
+{
+	if (!peer_writing(p))
+		return 0;
+	if (p->out.data)
+		return buf_room(&p->out) < CHATLINE;
+	return buf_room(&io.ring) == 0 && p->sent == io.ring_base;
 }
 
 static short
-peer_want(const struct peer *p)
+peer_events(const struct peer *p)
 {
+	const char *data;
 	short ev = 0;
 
-	if (!p->rd_eof && !st.stopping && buf_room(&p->in) > 0 &&
-	    !(st.splice_out && (st.ready & RD_PEER)))
+	if (peer_reading(p) && !ss.stopping && buf_room(&p->in) > 0)
 		ev |= POLLIN;
-	if (peer_pending(p) || (splice_up(p) && !(st.ready & WR_PEER)))
+	if (peer_writing(p) && p->wblocked && peer_out(p, &data) > 0)
 		ev |= POLLOUT;
 	return ev;
 }
 
 static void
-peer_events(struct peer *p, short revents)
+peer_read(struct peer *p)
 {
-	socklen_t sl = sizeof(int);
-	int err = 0;
+	ssize_t n = buf_fill(&p->in, p->fd);
 
-	if ((revents & POLLIN) || ((revents & (POLLERR | POLLHUP)) &&
-	    (peer_want(p) & POLLIN))) {
-		if (st.splice_out)
-			st.ready |= RD_PEER;
-		else
-			peer_recv(p);
+	if (n > 0) {
+		ss.nrecv += n;
+		tm.last_data = ss.now;
+	} else if (n == 0) {
+		peer_input_done(p, 0);
+	} else if (errno != EAGAIN && errno != EINTR) {
+		peer_input_done(p, errno);
 	}
-	if (p->fd >= 0 && (revents & (POLLOUT | POLLERR | POLLHUP))) {
-		if (peer_pending(p))
-			peer_send(p);
-		else if (splice_up(p))
-			st.ready |= WR_PEER;
-	}
-	if (p->fd < 0 || !p->rd_eof || !(revents & (POLLERR | POLLHUP)) ||
-	    peer_want(p))
+}
+
+static void
+peer_write(struct peer *p)
+{
+	const char *data;
+	size_t len = peer_out(p, &data);
+	ssize_t n;
+
+	if (len == 0 || !peer_writing(p))
 		return;
-	/* Idle after its FIN, yet poll says error or hangup: it is gone. */
-	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-		err = errno;
-	if (err || !p->wr_done)
-		peer_drop(p, err ? err : EPIPE, "connection");
+	if ((n = write(p->fd, data, len)) > 0) {
+		if (p->out.data)
+			p->out.start += n;
+		else
+			p->sent += n;
+		ss.nsent += n;
+		p->moved_at = tm.last_data = ss.now;
+		p->wblocked = (size_t)n < len;	/* the socket is full */
+	} else if (errno == EAGAIN) {
+		p->wblocked = 1;
+	} else if (errno != EINTR) {
+		peer_output_done(p, errno);
+	}
+}
+
+/* Reset every peer still owed bytes; how many. */
+static int
+abort_unsent(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < peers.n; i++)
+		if (peers.p[i]->fd >= 0 && peer_unsent(peers.p[i])) {
+			peer_reset(peers.p[i]);
+			n++;
+		}
+	return n;
 }
 
 /*
- * Which fd to poll for a peer.  A peer whose input buffer is full is
- * left out until stdout makes room: a hangup then must not be mistaken
- * for the end while its last bytes still wait in the socket.
+ * A fatal error mid-session: say it (errnum and fmt as say(); no fmt,
+ * no message) and reset every peer, so none takes the cut for an end.
  */
-static int
-peer_pollfd(const struct peer *p)
+static void
+fail(int errnum, const char *fmt, ...)
 {
-	if (!p->in.data || p->fd < 0)
-		return -1;
-	return (peer_want(p) || p->rd_eof) ? p->fd : -1;
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsay(errnum, fmt, ap);
+		va_end(ap);
+	}
+	for (int i = 0; i < peers.n; i++)
+		peer_reset(peers.p[i]);
+	exit(EXIT_NET);
+}
+
+/* ---- endpoints: stdin and stdout ---- */
+
+static int
+stdin_wanted(void)
+{
+	int taker = ss.route->alone;
+
+	for (int i = 0; i < peers.n && !taker; i++)
+		taker = peer_writing(peers.p[i]);
+	return taker && io.in_open && !opt.nostdin && !ss.stopping &&
+	    buf_room(&io.ring) > 0;
+}
+
+static void
+stdin_close(void)
+{
+	io.in_open = 0;
+	note("stdin closed");
+}
+
+/*
+ * A stdin that cannot be read at all (nohup and background jobs leave
+ * fd 0 write-only) is a closed one; any other read error cuts stdin
+ * short, so the session fails.
+ */
+static void
+stdin_read(void)
+{
+	ssize_t n = buf_fill(&io.ring, STDIN_FILENO);
+
+	if (n > 0)
+		tm.last_data = ss.now;
+	else if (n == 0 || errno == EBADF)
+		stdin_close();
+	else if (errno != EAGAIN && errno != EINTR)
+		fail(errno, "read from stdin");
+}
+
+/* Write *src's next len bytes to stdout, then ask the route for more. */
+static void
+stdout_from(struct buf *src, size_t len)
+{
+	io.src = src;
+	io.owed = len;
+}
+
+static void
+stdout_fail(int errnum)
+{
+	/* A reader that left (EPIPE) is an ordinary end of a pipeline. */
+	fail(errnum == EPIPE ? 0 : errnum, errnum == EPIPE ? NULL :
+	    "write to stdout");
+}
+
+static void
+stdout_write(void)
+{
+	ssize_t n;
+
+	/* A few chunks a round: with many peers, one each round is slow. */
+	for (int i = 0; i < 64 && io.src && !io.wblocked; i++) {
+		if ((n = write(STDOUT_FILENO, io.src->data + io.src->start,
+		    io.owed)) < 0) {
+			if (errno == EAGAIN)
+				io.wblocked = 1;
+			else if (errno != EINTR)
+				stdout_fail(errno);
+			return;
+		}
+		io.src->start += n;
+		tm.last_data = ss.now;
+		if ((io.owed -= n) > 0) {
+			io.wblocked = 1;	/* a short write: it is full */
+		} else {
+			io.src = NULL;
+			ss.route->move();
+		}
+	}
+}
+
+/*
+ * The peer has finished sending and its bytes are out: let whoever
+ * reads our stdout see the end too, while stdin goes on being sent.
+ * A pipe is swapped for /dev/null, so fd 1 stays taken.
+ */
+static void
+stdout_close(void)
+{
+	struct stat sb;
+	int fd;
+
+	if (!io.out_open)
+		return;
+	io.out_open = 0;
+	if (fstat(STDOUT_FILENO, &sb) < 0)
+		return;
+	if (S_ISSOCK(sb.st_mode)) {
+		(void)shutdown(STDOUT_FILENO, SHUT_WR);
+	} else if (S_ISFIFO(sb.st_mode) &&
+	    (fd = open("/dev/null", O_WRONLY)) >= 0) {
+		(void)dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+}
+
+/* ---- the listener ---- */
+
+/* Close a peer that has sent FIN, to make room for a new one; 0 if none. */
+static int
+peer_evict(void)
+{
+	const char *data;
+
+	for (int i = 0; i < peers.n; i++) {
+		struct peer *p = peers.p[i];
+
+		if (p->life != INPUT_DONE)
+			continue;
+		note("%s had closed its side; closed to make room", p->name);
+		if (peer_out(p, &data) > 0)
+			peer_reset(p);
+		else
+			peer_close(p);
+		return 1;
+	}
+	return 0;
+}
+
+/* Turn a caller away with a reset: it must not read refusal as an end. */
+static void
+refuse(int fd, const char *name, const char *why)
+{
+	struct linger lg = { 1, 0 };
+
+	note("refused %s: %s", name, why);
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void
+accept_peer(void)
+{
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	char name[NAMESZ], why[32];
+	struct peer *p;
+	int fd;
+
+	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of fds: the caller waits in the backlog a while. */
+			if (!peer_evict()) {
+				note("accept: %s; trying again shortly",
+				    strerror(errno));
+				tm.accept = ss.now + 100;
+			}
+		} else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			say(errno, "accept");
+		}
+		return;
+	}
+	addr_name((struct sockaddr *)&sa, name, sizeof(name));
+	if (!allowed((struct sockaddr *)&sa)) {
+		refuse(fd, name, "not in --allow");
+		return;
+	}
+	if (peers.nconn >= opt.maxconns && !peer_evict()) {
+		snprintf(why, sizeof(why), "%d peers already", peers.nconn);
+		refuse(fd, name, why);
+		return;
+	}
+	if (set_nonblock(fd, NULL) < 0 ||
+	    !(p = peer_add(fd, (struct sockaddr *)&sa))) {
+		say(errno, "refused %s", name);
+		refuse(fd, name, "out of memory");
+		return;
+	}
+	note("connection from %s", p->name);
+	ss.route->joined(p);
 }
 
 /* ---- chat ---- */
@@ -1462,41 +1763,12 @@ nick_set(char *nick, const char *s, size_t len)
 		nick[chat_clean(s, len < NICKMAX ? len : NICKMAX, nick)] = '\0';
 }
 
-/*
- * A line for everyone but its sender (and for our stdout when a peer
- * said it).  A peer whose queue is full is not reading: it is marked
- * stuck, so one silent peer cannot hold up the rest.
- */
-static void
-chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
-{
-	struct peer *q;
-
-	if (to_stdout && buf_put(&st.chatq, msg, len) < 0)
-		note("stdout is not keeping up, a chat line was not shown");
-	for (int i = 0; i < st.npeers; i++) {
-		q = &st.peers[i];
-		if (q != from && q->in.data && q->fd >= 0 && !q->stuck &&
-		    buf_put(&q->out, msg, len) < 0)
-			q->stuck = 1;
-	}
-}
-
-static void
-chat_notice(const char *nick, const char *what)
-{
-	char msg[sizeof(st.nick) + 32];
-
-	chat_send(msg, snprintf(msg, sizeof(msg), "* %s %s\n", nick, what),
-	    NULL, 1);
-}
-
-/* One line from a peer (p) or from our stdin (NULL), to the others. */
+/* The next line (from p, or our stdin if NULL) to everyone but its sender. */
 static void
 chat_line(struct peer *p, const char *line, size_t len)
 {
-	static char msg[sizeof(st.nick) + 8 + 3 * LINEMAX];
-	char old[sizeof(st.nick)];
+	static char msg[CHATLINE];
+	char old[sizeof(chat.nick)];
 	size_t n;
 
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -1508,10 +1780,48 @@ chat_line(struct peer *p, const char *line, size_t len)
 		    old, p->nick), NULL, 1);
 		return;
 	}
-	n = snprintf(msg, sizeof(msg), "[%s] ", p ? p->nick : st.nick);
+	n = snprintf(msg, sizeof(msg), "[%s] ", p ? p->nick : chat.nick);
 	n += chat_clean(line, len, msg + n);
 	msg[n++] = '\n';
 	chat_send(msg, n, p, p != NULL);
+}
+
+/*
+ * Queue a line for every peer but from, and for our stdout if asked.
+ * The relay checked that the peers have room; stdout is never waited
+ * for: what it cannot take is dropped and counted.
+ */
+static void
+chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
+{
+	if (to_stdout && buf_put(&chat.q, msg, len) < 0 &&
+	    chat.dropped++ == 0)
+		note("stdout is not keeping up: chat lines for it dropped");
+	for (int i = 0; i < peers.n; i++)
+		if (peers.p[i] != from && peer_writing(peers.p[i]))
+			(void)buf_put(&peers.p[i]->out, msg, len);
+}
+
+static void
+chat_notice(const char *nick, const char *what)
+{
+	char msg[sizeof(chat.nick) + 32];
+
+	chat_send(msg, snprintf(msg, sizeof(msg), "* %s %s\n", nick, what),
+	    NULL, 1);
+}
+
+/* Can everyone but from take a line of len bytes, once dressed? */
+static int
+chat_room(const struct peer *from, size_t len)
+{
+	size_t need = sizeof(chat.nick) + 8 + 3 * len;
+
+	for (int i = 0; i < peers.n; i++)
+		if (peers.p[i] != from && peer_writing(peers.p[i]) &&
+		    buf_room(&peers.p[i]->out) < need)
+			return 0;
+	return 1;
 }
 
 /* The first line queued in b, or its rest once final or max long; 0 if none. */
@@ -1526,424 +1836,194 @@ line_first(const struct buf *b, int final, size_t max)
 	return (final || len >= max) ? len : 0;
 }
 
-/* Move whole lines from peers and stdin into the chat, while stdout has room. */
+/* ---- routes: where the bytes go ---- */
+
+/* Bytes every peer has been sent are free again in the stdin ring. */
 static void
-chat_relay(void)
+ring_release(void)
 {
-	struct peer *p;
-	size_t n;
+	unsigned long long low = io.ring_base + buf_len(&io.ring);
 
-	for (int i = 0; i < st.npeers; i++) {
-		p = &st.peers[i];
-		while (p->in.data && buf_room(&st.chatq) >= sizeof(st.nick) +
-		    8 + 3 * LINEMAX && (n = line_first(&p->in,
-		    p->rd_eof || p->fd < 0, LINEMAX)) > 0) {
-			chat_line(p, p->in.data + p->in.start, n);
-			p->in.start += n;
-		}
-	}
-	while ((n = line_first(&st.ring, st.stdin_eof, LINEMAX)) > 0) {
-		chat_line(NULL, st.ring.data + st.ring.start, n);
-		st.ring.start += n;
-	}
+	for (int i = 0; i < peers.n; i++)
+		if (peer_writing(peers.p[i]) && peers.p[i]->sent < low)
+			low = peers.p[i]->sent;
+	io.ring.start += low - io.ring_base;
+	io.ring_base = low;
+	if (io.ring.start == io.ring.end)
+		io.ring.start = io.ring.end = 0;
 }
 
-/* ---- the splice fast path ---- */
-
-/*
- * One peer and pipes on our side: splice(2) moves bytes between the
- * pipe and the socket inside the kernel, with no copy through our
- * buffers.  It needs both ends ready at once, so the loop remembers
- * what poll() said (st.ready) and forgets it when splice says EAGAIN.
- */
-static int
-splice_up(const struct peer *p)
-{
-	return st.splice_in && p->in.data && p->fd >= 0 && !p->wr_done &&
-	    !st.stdin_eof && !st.stopping && buf_len(&st.ring) == 0;
-}
-
-static int
-splice_down(const struct peer *p)
-{
-	return st.splice_out && p->in.data && p->fd >= 0 && !p->rd_eof &&
-	    !st.stopping;
-}
-
-/* Both ends of a direction ready: splice can move bytes now. */
-static int
-up_ready(const struct peer *p)
-{
-	return splice_up(p) && (st.ready & (RD_STDIN | WR_PEER)) ==
-	    (RD_STDIN | WR_PEER);
-}
-
-static int
-down_ready(const struct peer *p)
-{
-	return splice_down(p) && (st.ready & (RD_PEER | WR_STDOUT)) ==
-	    (RD_PEER | WR_STDOUT);
-}
-
-static int
-splice_ready(const struct peer *p)
-{
-	return up_ready(p) || down_ready(p);
-}
-
-#ifdef SPLICE_F_MOVE
-/*
- * splice said EAGAIN: which end is not ready?  Bytes waiting at the
- * source mean the destination is full.  Knowing saves a poll() per
- * chunk, which short lines feel as latency.
- */
-static int
-splice_blocked(int src, int rd, int wr)
-{
-	int n = 0;
-
-	if (ioctl(src, FIONREAD, &n) < 0)
-		return rd | wr;	/* unknown: ask poll() about both */
-	return n > 0 ? wr : rd;
-}
-
-/* A few rounds while both ends stay ready, then back to poll(). */
+/* pipe: one peer; its bytes to stdout as they come, stdin to it. */
 static void
-splice_move(struct peer *p)
+pipe_move(void)
 {
-	ssize_t n;
+	struct peer *p = peers.n ? peers.p[0] : NULL;
 
-	for (int round = 0; round < 8 && splice_ready(p); round++) {
-		if (up_ready(p)) {
-			n = splice(STDIN_FILENO, NULL, p->fd, NULL, PIPESZ,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0)
-				st.nsent += n;
-			else if (n == 0)
-				stdin_ended();
-			else if (errno == EAGAIN)
-				st.ready &= ~splice_blocked(STDIN_FILENO,
-				    RD_STDIN, WR_PEER);
-			else if (errno == EINVAL || errno == ENOSYS)
-				st.splice_in = 0;	/* read/write will do */
-			else if (errno != EINTR)
-				peer_drop(p, errno, "send");
-		}
-		if (down_ready(p)) {
-			n = splice(p->fd, NULL, STDOUT_FILENO, NULL, PIPESZ,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				st.nrecv += n;
-			} else if ((n == 0 || errno == EAGAIN) &&
-			    sockatmark(p->fd) == 1) {
-				/* An urgent byte (MSG_OOB) stops splice short
-				 * of the data and FIN behind it for good;
-				 * read() steps over it. */
-				st.splice_out = 0;
-			} else if (n == 0) {
-				peer_eof(p);
-			} else if (errno == EAGAIN) {
-				st.ready &= ~splice_blocked(p->fd, RD_PEER,
-				    WR_STDOUT);
-			} else if (errno == EINVAL || errno == ENOSYS) {
-				st.splice_out = 0;
-			} else if (errno == EPIPE) {
-				stdout_fail(EPIPE);	/* the reader left */
-			} else if (errno != EINTR) {
-				peer_drop(p, errno, "receive");
-			}
-		}
-	}
+	if (!p || io.src)
+		return;
+	if (buf_len(&p->in) > 0)
+		stdout_from(&p->in, buf_len(&p->in));
+	else if (!peer_reading(p))
+		stdout_close();	/* each direction ends on its own */
 }
-#else
+
+/* Over once the peer is gone and its bytes are out. */
+static int
+pipe_over(void)
+{
+	return peers.serials > 0 && peers.n == 0;
+}
+
 static void
-splice_move(struct peer *p)
+pipe_joined(struct peer *p)
 {
 	(void)p;
-	st.splice_in = st.splice_out = 0;
-}
-#endif
-
-/* Use splice for fd when it is a pipe, made large so each call moves more. */
-static int
-splice_fd(int fd)
-{
-#ifdef SPLICE_F_MOVE
-	struct stat sb;
-
-	if (opt.keep || fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode))
-		return 0;
-#ifdef F_SETPIPE_SZ
-	(void)fcntl(fd, F_SETPIPE_SZ, PIPESZ);
-#endif
-	return 1;
-#else
-	(void)fd;
-	return 0;
-#endif
+	/* One peer: later callers are refused, not left waiting. */
+	close(peers.lfd);
+	peers.lfd = -1;
 }
 
-/* ---- the copy loop ---- */
-
-/* Which peer's bytes go to stdout next, and how many. */
-static struct peer *
-next_chunk(size_t *len)
+/* Alone, a lost peer fails the session. */
+static void
+pipe_left(struct peer *p)
 {
+	if (p->err) {
+		say(p->err, "%s", p->name);
+		ss.status = EXIT_NET;
+	}
+}
+
+/*
+ * merge (-k): whole lines from every peer, one peer's line at a time,
+ * round robin; the stdin ring goes to all of them.
+ */
+static void
+merge_move(void)
+{
+	static struct buf newline = { "\n", 1, 0, 1 };
 	struct peer *p;
 	size_t n;
+	int final;
 
-	if (st.owner) {
-		*len = st.owed;
-		return st.owner;
-	}
-	for (int i = 0; i < st.npeers; i++) {
-		p = &st.peers[(st.rr + i) % st.npeers];
-		if (!p->in.data || buf_len(&p->in) == 0)
-			continue;
-		if (!opt.keep) {
-			*len = buf_len(&p->in);
-			return p;
-		}
+	for (int i = 0; i < peers.n && !io.src; i++) {
+		p = peers.p[(mg.rr + i) % peers.n];
+		final = !peer_reading(p) || ss.stopping;
 		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
-		    p->rd_eof || p->fd < 0 || st.stopping, LINEMAX);
-		if (n == 0)
+		    final, LINEMAX);
+		if (n == 0) {
+			/* Room for a longer line, up to LINEMAX. */
+			if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+			    buf_grow(&p->in, LINEMAX) < 0)
+				fail(errno, "realloc");
 			continue;
-		if (n >= LINEMAX && !p->warned_long) {
+		}
+		if (!final && p->in.data[p->in.start + n - 1] != '\n' &&
+		    !p->warned_long) {
 			note("%s: line longer than %d KiB, passed on in pieces",
 			    p->name, LINEMAX / 1024);
 			p->warned_long = 1;
 		}
-		st.rr = (st.rr + i + 1) % st.npeers;
-		st.owner = p;
-		st.owed = n;
-		/* A half line from someone else is on stdout: end it first. */
-		if (st.midline && st.last_serial != p->serial)
-			st.nl_owed = 1;
-		*len = n;
-		return p;
-	}
-	return NULL;
-}
-
-static void
-stdout_fail(int errnum)
-{
-	/* A reader that left (EPIPE) is an ordinary end of a pipeline. */
-	if (errnum == EPIPE)
-		exit(EXIT_NET);
-	die(EXIT_NET, errnum, "write to stdout");
-}
-
-static void
-stdout_write(void)
-{
-	struct peer *p = NULL;
-	const char *data;
-	size_t len;
-	ssize_t n;
-
-	if (st.nl_owed) {
-		data = "\n";
-		len = 1;
-	} else if (opt.chat) {
-		data = st.chatq.data + st.chatq.start;
-		len = buf_len(&st.chatq);
-	} else if ((p = next_chunk(&len)) && !st.nl_owed) {
-		data = p->in.data + p->in.start;
-	} else {
-		return;	/* nothing, or next_chunk() just owed a newline */
-	}
-	if ((n = write(STDOUT_FILENO, data, len)) < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			stdout_fail(errno);
-		return;
-	}
-	if (st.nl_owed) {
-		st.nl_owed = st.midline = 0;
-	} else if (opt.chat) {
-		st.chatq.start += n;
-	} else {
-		if (n > 0)
-			st.midline = data[n - 1] != '\n';
-		p->in.start += n;
-		st.last_serial = p->serial;
-		if (st.owner && (st.owed -= n) == 0)
-			st.owner = NULL;
-	}
-}
-
-/* Is anything waiting for stdout? */
-static int
-stdout_pending(void)
-{
-	size_t len;
-
-	if (opt.chat)
-		return buf_len(&st.chatq) > 0;
-	return st.nl_owed || next_chunk(&len) != NULL;
-}
-
-static void
-stdin_ended(void)
-{
-	st.stdin_eof = 1;
-	note(opt.chat ? "stdin closed; the chat goes on" :
-	    "stdin closed, sending EOF after the buffered data");
-}
-
-static void
-stdin_read(void)
-{
-	ssize_t n;
-
-	if (st.splice_in) {
-		st.ready |= RD_STDIN;
-		return;
-	}
-	n = buf_fill(&st.ring, STDIN_FILENO);
-	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-		return;
-	if (n < 0)
-		die(EXIT_NET, errno, "read from stdin");
-	stdin_ended();
-}
-
-static void
-accept_peer(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char name[NAMESZ];
-	struct peer *p;
-	int fd;
-
-	fd = accept(st.lfd, (struct sockaddr *)&ss, &sl);
-	if (fd < 0) {
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM) {
-			/* Out of fds: the caller waits in the backlog a while. */
-			note("accept: %s; trying again shortly", strerror(errno));
-			st.accept_at = now_ms() + 100;
-		} else if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			say(errno, "accept");
-		return;
-	}
-	addr_name((struct sockaddr *)&ss, name, sizeof(name));
-	if (!allowed((struct sockaddr *)&ss)) {
-		/* Closed before a byte moves either way. */
-		note("refused %s: not in --allow", name);
-		close(fd);
-		return;
-	}
-	if (st.nconn >= opt.maxconns) {
-		note("refused %s: %d peers already", name, st.nconn);
-		close(fd);
-		return;
-	}
-	/* Out of memory, or every slot still draining a closed peer's output. */
-	if (set_nonblock(fd, NULL) < 0 ||
-	    !(p = peer_add(fd, (struct sockaddr *)&ss))) {
-		say(errno, "refused %s", name);
-		close(fd);
-		return;
-	}
-	note("connection from %s", p->name);
-	if (opt.chat)
-		chat_notice(p->nick, "joined");
-	if (!opt.keep) {
-		/* One peer: later callers are refused, not left waiting. */
-		close(st.lfd);
-		st.lfd = -1;
-	}
-}
-
-/* -k: when to look for stuck peers next (0: nothing to watch). */
-static long long
-stuck_check(long long now)
-{
-	long long next = 0;
-	struct peer *p;
-
-	if (!opt.keep || opt.chat || buf_room(&st.ring) > 0 || st.stdin_eof)
-		return 0;
-	/* stdin waits on the peers behind: one that stopped reading goes. */
-	for (int i = 0; i < st.npeers; i++) {
-		p = &st.peers[i];
-		if (!p->in.data || !peer_pending(p))
-			continue;
-		if (now - p->moved_at >= STUCK_MS)
-			peer_drop(p, 0, "not reading for 1.5 s, dropped");
-		else if (!next || p->moved_at + STUCK_MS < next)
-			next = p->moved_at + STUCK_MS;
-	}
-	return next;
-}
-
-/* After each poll round: relay, half-close, close, free, compact the ring. */
-static void
-settle(void)
-{
-	unsigned long long end = st.ring_base + buf_len(&st.ring);
-	unsigned long long low = end;
-	long long now = now_ms();
-	struct peer *p;
-
-	if (opt.chat)
-		chat_relay();
-	st.stuck_at = stuck_check(now);	/* before the ring is compacted */
-	for (int i = 0; i < st.npeers; i++) {
-		p = &st.peers[i];
-		if (!p->in.data)
-			continue;
-		if (p->stuck)
-			peer_drop(p, 0, "not reading, dropped");
-		if (p->fd >= 0 && !p->wr_done && st.stdin_eof && !opt.chat &&
-		    p->sent == end) {
-			/* All of stdin delivered: tell the peer with FIN. */
-			if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-				say(errno, "shutdown %s", p->name);
-			p->wr_done = 1;
+		mg.rr = (mg.rr + i + 1) % peers.n;
+		if (mg.midline && mg.last != p->serial) {
+			/* Someone's half line is on stdout: end it first. */
+			newline.start = 0;
+			stdout_from(&newline, 1);
+			mg.midline = 0;
+			break;
 		}
-		if (p->fd >= 0 && p->rd_eof && (p->wr_done || opt.nostdin ||
-		    st.stdin_tty || opt.chat))
-			peer_close(p);
-		if (p->fd < 0 && buf_len(&p->in) == 0 && st.owner != p) {
-			peer_free(p);
-			continue;
+		stdout_from(&p->in, n);
+		mg.last = p->serial;
+		mg.midline = p->in.data[p->in.start + n - 1] != '\n';
+	}
+}
+
+static int
+merge_over(void)
+{
+	return 0;	/* a listener with -k ends on a signal or -i */
+}
+
+static void
+merge_joined(struct peer *p)
+{
+	(void)p;
+}
+
+/*
+ * A peer that had sent FIN and then fails a write has simply gone: say
+ * so under -v only.
+ */
+static void
+merge_left(struct peer *p)
+{
+	if (p->err && !p->fin)
+		say(p->err, "%s", p->name);
+	else if (p->err)
+		note("%s: %s", p->name, strerror(p->err));
+}
+
+/*
+ * chat (--chat): each line of a peer goes to everyone else with the
+ * sender's name, and our stdin's lines too.  A line waits until every
+ * peer has room for it (the stuck rule drops one that never makes
+ * room); our own stdout never holds the relay up.
+ */
+static void
+chat_move(void)
+{
+	struct peer *p;
+	size_t n;
+
+	for (int i = 0; i < peers.n; i++) {
+		p = peers.p[i];
+		while ((n = line_first(&p->in, !peer_reading(p), LINEMAX)) > 0 &&
+		    chat_room(p, n)) {
+			chat_line(p, p->in.data + p->in.start, n);
+			p->in.start += n;
 		}
-		if (!peer_pending(p))
-			p->moved_at = now;	/* idle is not stuck */
-		else if (p->sent < low)
-			low = p->sent;
 	}
-	if (!opt.chat) {
-		/* Bytes every peer has sent are free again. */
-		st.ring.start += low - st.ring_base;
-		st.ring_base = low;
+	while ((n = line_first(&io.ring, !io.in_open, LINEMAX)) > 0 &&
+	    chat_room(NULL, n)) {
+		chat_line(NULL, io.ring.data + io.ring.start, n);
+		io.ring.start += n;
+		io.ring_base += n;
 	}
-	if (st.ring.start == st.ring.end)
-		st.ring.start = st.ring.end = 0;
+	if (!io.src && buf_len(&chat.q) > 0)
+		stdout_from(&chat.q, buf_len(&chat.q));
 }
 
-/* One-peer mode ends when its peer is gone and its bytes are out. */
-static int
-finished(void)
+static void
+chat_joined(struct peer *p)
 {
-	if (opt.keep)
-		return 0;
-	return st.serials > 0 && !st.peers[0].in.data;
+	int sz = CHATQ / 4;
+
+	/* The kernel would take megabytes for a peer that never reads:
+	 * keep them in its queue, where the stuck rule can see them. */
+	(void)setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	chat_notice(p->nick, "joined");
 }
 
-static int
-want_stdin(void)
+static void
+chat_left(struct peer *p)
 {
-	if (opt.nostdin || st.stdin_eof || st.stopping)
-		return 0;
-	if (st.splice_in ? (st.ready & RD_STDIN) : buf_room(&st.ring) == 0)
-		return 0;
-	return opt.keep || st.nconn > 0;
+	merge_left(p);
+	chat_notice(p->nick, "left");
 }
+
+static const struct route pipe_route = {
+	pipe_start, pipe_move, pipe_over, pipe_joined, pipe_left,
+	BUFSZ, 0, 0, 0, 0, EXIT_NET
+};
+static const struct route merge_route = {
+	NULL, merge_move, merge_over, merge_joined, merge_left,
+	LINEMIN, 0, 1, 0, STUCK_MS, 0
+};
+static const struct route chat_route = {
+	NULL, chat_move, merge_over, chat_joined, chat_left,
+	LINEMIN, CHATQ, 1, 1, STUCK_MS, 0
+};
+
+/* ---- the loop ---- */
 
 static void
 on_signal(int sig)
@@ -1960,10 +2040,10 @@ restore_flags(void)
 {
 	/* Reverse order: when stdin and stdout share one open file, the
 	 * flags saved for stdout already had stdin's O_NONBLOCK. */
-	if (st.flags[1] >= 0)
-		(void)fcntl(STDOUT_FILENO, F_SETFL, st.flags[1]);
-	if (st.flags[0] >= 0)
-		(void)fcntl(STDIN_FILENO, F_SETFL, st.flags[0]);
+	if (io.flags[1] >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, io.flags[1]);
+	if (io.flags[0] >= 0)
+		(void)fcntl(STDIN_FILENO, F_SETFL, io.flags[0]);
 }
 
 static void
@@ -1983,13 +2063,120 @@ setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ms until the nearest timer: -w or the stop, stuck peers, accept, -P, -i. */
-static int
-poll_timeout(long long now)
+/*
+ * After the route: FIN to peers that have all of stdin, close those
+ * that left, reset those stuck, free those whose bytes are out.
+ */
+static void
+reap(void)
 {
-	long long t[] = { st.deadline, st.stuck_at, st.accept_at,
-	    opt.progress ? st.progress_at : 0,
-	    opt.idle_ms && st.serials ? st.last_data + opt.idle_ms : 0 };
+	const struct route *r = ss.route;
+	unsigned long long end = io.ring_base + buf_len(&io.ring);
+	struct peer *p;
+	int j = 0;
+
+	tm.stuck = 0;
+	for (int i = 0; i < peers.n; i++) {
+		p = peers.p[i];
+		if (peer_writing(p) && !p->out.data && !io.in_open &&
+		    p->sent == end)
+			peer_output_done(p, 0);	/* all of stdin is out */
+		if (p->life == INPUT_DONE && io.eof_leaves)
+			peer_close(p);
+		if (!r->stuck_ms || !peer_full(p)) {
+			p->moved_at = ss.now;	/* idle is not stuck */
+		} else if (ss.now - p->moved_at >= r->stuck_ms) {
+			note("%s: not reading for %.1f s, dropped", p->name,
+			    r->stuck_ms / 1000.0);
+			peer_reset(p);
+		} else if (!tm.stuck || p->moved_at + r->stuck_ms < tm.stuck) {
+			tm.stuck = p->moved_at + r->stuck_ms;
+		}
+		if (p->life == DRAINING && buf_len(&p->in) == 0 &&
+		    io.src != &p->in) {
+			r->left(p);
+			peer_free(p);
+			continue;
+		}
+		peers.p[j++] = p;
+	}
+	peers.n = j;
+	if (!r->outq)
+		ring_release();	/* with own queues, the route takes stdin */
+}
+
+/*
+ * The end of a session with data still unsent is a failure, and the
+ * peers owed it get a reset: -i, a signal, a second signal.  1 if so.
+ */
+static int
+end_early(const char *why)
+{
+	if (abort_unsent() == 0)
+		return 0;
+	say(0, "%s with data unsent; connection reset", why);
+	ss.status = EXIT_NET;
+	return 1;
+}
+
+static void
+on_signal_pipe(void)
+{
+	char drain[64], why[32];
+	ssize_t n;
+	int nsig = 0;
+
+	while ((n = read(sigpipe[0], drain, sizeof(drain))) > 0)
+		nsig += n;
+	if (ss.status < ss.route->stop_status)
+		ss.status = ss.route->stop_status;
+	snprintf(why, sizeof(why), "signal %d", (int)got_signal);
+	if (ss.stopping || nsig > 1) {
+		ss.leave = 1;	/* a second signal: leave now */
+		end_early(why);
+		return;
+	}
+	note("signal %d, stopping", (int)got_signal);
+	ss.stopping = 1;
+	tm.stop = ss.now + STOP_MS;
+	end_early(why);
+}
+
+/* The clocks: -w, the stop flush, accept pauses, -P, -i.  1: leave. */
+static int
+timers_due(void)
+{
+	char why[48];
+
+	if (ss.stopping && (!io.src || ss.now >= tm.stop))
+		return 1;
+	if (tm.wait && ss.now >= tm.wait && peers.serials == 0)
+		fail(0, "no connection within %d s", opt.wait_ms / 1000);
+	if (tm.accept && ss.now >= tm.accept)
+		tm.accept = 0;
+	if (opt.progress && ss.now >= tm.progress)
+		progress_draw(0);
+	if (io.src)
+		tm.last_data = ss.now;	/* waiting on our stdout is not idle */
+	if (opt.idle_ms && peers.serials && !ss.stopping &&
+	    ss.now - tm.last_data >= opt.idle_ms) {
+		snprintf(why, sizeof(why), "no data for %d s",
+		    opt.idle_ms / 1000);
+		if (!end_early(why))
+			note("%s, ending", why);
+		return 1;
+	}
+	return 0;
+}
+
+/* ms until the nearest timer, -1 if none. */
+static int
+poll_timeout(void)
+{
+	long long t[] = { peers.serials ? 0 : tm.wait,
+	    ss.stopping ? tm.stop : 0, tm.accept, tm.stuck,
+	    opt.progress ? tm.progress : 0,
+	    opt.idle_ms && peers.serials ? tm.last_data + opt.idle_ms : 0 };
 	long long next = 0;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -1997,105 +2184,296 @@ poll_timeout(long long now)
 			next = t[i];
 	if (!next)
 		return -1;
-	return next <= now ? 0 : next - now > INT_MAX ? INT_MAX :
-	    (int)(next - now);
+	return next <= ss.now ? 0 : next - ss.now > INT_MAX ? INT_MAX :
+	    (int)(next - ss.now);
 }
 
+/*
+ * The general loop: route, write, reap, then poll, read each endpoint
+ * and accept.  What each endpoint waits for is derived from its state every
+ * round; nothing remembered from poll() can drift.
+ */
 static void
 run(void)
 {
-	struct pollfd *pfd;
-	struct peer *p;
-	int n, nsig, timeout, nslots;
-	long long now;
-	char drain[64];
+	struct pollfd *pfd = NULL;
+	struct peer **polled = NULL;
+	const char *data;
+	int cap = 0, np, n, busy;
 
-	if (!(pfd = calloc(SLOT_PEER + st.npeers, sizeof(*pfd))))
-		die(EXIT_NET, errno, "calloc");
-	while (!finished()) {
-		now = now_ms();
-		if (st.stopping && (!stdout_pending() || now >= st.deadline))
+	for (;;) {
+		ss.now = now_ms();
+		ss.route->move();
+		stdout_write();
+		for (int i = 0; i < peers.n; i++)
+			if (!peers.p[i]->wblocked)
+				peer_write(peers.p[i]);
+		reap();
+		if (ss.route->over() || timers_due())
 			break;
-		if (!st.stopping && st.deadline && st.serials == 0 &&
-		    now >= st.deadline)
-			die(EXIT_NET, 0, "no connection within %d s",
-			    opt.wait_ms / 1000);
-		if (st.accept_at && now >= st.accept_at)
-			st.accept_at = 0;
-		if (opt.progress && now >= st.progress_at)
-			progress_draw(0);
-		/* Waiting for our own stdout is not the peer being idle. */
-		if (st.nsent + st.nrecv != st.moved || stdout_pending() ||
-		    (splice_down(&st.peers[0]) && (st.ready & RD_PEER))) {
-			st.moved = st.nsent + st.nrecv;
-			st.last_data = now;
+		if (cap < peers.n + 1) {
+			cap = 2 * peers.n + 8;
+			free(pfd);
+			free(polled);
+			pfd = calloc(SLOT_PEER + cap, sizeof(*pfd));
+			polled = calloc(cap, sizeof(*polled));
+			if (!pfd || !polled)
+				fail(errno, "calloc");
 		}
-		if (opt.idle_ms && st.serials && !st.stopping &&
-		    now - st.last_data >= opt.idle_ms) {
-			note("no data for %d s, ending", opt.idle_ms / 1000);
-			break;
-		}
-		timeout = splice_ready(&st.peers[0]) ? 0 : poll_timeout(now);
-
-		/* Events come from state each round; nothing to drift. */
 		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
-		pfd[SLOT_STDIN] = (struct pollfd){ want_stdin() ? 0 : -1,
+		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? 0 : -1,
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
-		    (short)(stdout_pending() || (splice_down(&st.peers[0]) &&
-		    !(st.ready & WR_STDOUT)) ? POLLOUT : 0), 0 };
+		    (short)(io.src && io.wblocked ? POLLOUT : 0), 0 };
 		pfd[SLOT_LISTEN] = (struct pollfd){
-		    st.stopping || st.accept_at ? -1 : st.lfd, POLLIN, 0 };
-		/* Only up to the last slot in use: poll() refuses more
+		    ss.stopping || tm.accept ? -1 : peers.lfd, POLLIN, 0 };
+		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
-		nslots = SLOT_PEER;
-		for (int i = 0; i < st.npeers; i++) {
-			p = &st.peers[i];
-			pfd[SLOT_PEER + i] = (struct pollfd){ peer_pollfd(p),
-			    peer_want(p), 0 };
-			if (p->in.data)
-				nslots = SLOT_PEER + i + 1;
+		np = 0;
+		busy = io.src && !io.wblocked;
+		for (int i = 0; i < peers.n; i++) {
+			short ev = peer_events(peers.p[i]);
+
+			/* Reaping can queue bytes (a notice): never sleep
+			 * while something could be written. */
+			busy |= peer_writing(peers.p[i]) &&
+			    !peers.p[i]->wblocked &&
+			    peer_out(peers.p[i], &data) > 0;
+
+			if (ev) {
+				polled[np] = peers.p[i];
+				pfd[SLOT_PEER + np++] = (struct pollfd){
+				    peers.p[i]->fd, ev, 0 };
+			}
 		}
-		n = poll(pfd, nslots, timeout);
-		if (n < 0) {
+		if ((n = poll(pfd, SLOT_PEER + np, busy ? 0 :
+		    poll_timeout())) < 0) {
 			if (errno != EINTR)
-				die(EXIT_NET, errno, "poll");
+				fail(errno, "poll");
 			continue;
 		}
-
-		if (pfd[SLOT_SIGNAL].revents) {
-			nsig = 0;
-			while ((n = read(sigpipe[0], drain, sizeof(drain))) > 0)
-				nsig += n;
-			if (st.stopping || nsig > 1)
-				break;	/* a second signal: leave now */
-			st.stopping = 1;
-			st.status = opt.keep ? 0 : EXIT_NET;
-			st.deadline = now + STOP_MS;
-			note("signal %d, stopping", (int)got_signal);
-		}
+		ss.now = now_ms();
+		if (pfd[SLOT_SIGNAL].revents)
+			on_signal_pipe();
+		if (ss.leave)
+			break;
 		if (pfd[SLOT_STDIN].revents)
 			stdin_read();
-		for (int i = 0; i < nslots - SLOT_PEER; i++)
-			if (pfd[SLOT_PEER + i].revents && st.peers[i].fd >= 0)
-				peer_events(&st.peers[i],
-				    pfd[SLOT_PEER + i].revents);
+		for (int i = 0; i < np; i++) {
+			short ev = pfd[SLOT_PEER + i].events;
+			short rev = pfd[SLOT_PEER + i].revents;
+
+			if ((ev & POLLOUT) && rev)
+				polled[i]->wblocked = 0;
+			if ((ev & POLLIN) && rev)
+				peer_read(polled[i]);
+		}
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			stdout_fail(EPIPE);
-		if ((pfd[SLOT_STDOUT].revents & POLLOUT) && stdout_pending())
-			stdout_write();
-		else if (pfd[SLOT_STDOUT].revents & POLLOUT)
-			st.ready |= WR_STDOUT;
-		if (st.splice_in || st.splice_out)
-			splice_move(&st.peers[0]);
+		if (pfd[SLOT_STDOUT].revents & POLLOUT)
+			io.wblocked = 0;
 		if (pfd[SLOT_LISTEN].revents)
 			accept_peer();
-		if (st.serials > 0 && !st.stopping)
-			st.deadline = 0;	/* -w covers waiting only */
-		settle();
 	}
 	free(pfd);
+	free(polled);
+}
+
+/* ---- the splice loop ---- */
+
+/*
+ * One peer and a pipe on our side: splice(2) moves the bytes inside the
+ * kernel, with no copy through our buffers.  It is a small loop of its
+ * own, as OpenBSD nc's readwrite() is, run once at the start of a
+ * one-peer session: it moves bytes, and calls the same endpoint steps,
+ * route and reaping for every end.  At the first thing it does not
+ * serve (bytes in a buffer from a side that is not a pipe, a signal,
+ * -i, splice refused, an urgent byte) it hands the session over to the
+ * general loop, which carries on from the same state.
+ */
+#ifdef SPLICE_F_MOVE
+/* One direction: bytes from -> to. */
+struct flow {
+	int from, to;
+	int pipe;	/* a pipe on our side: splice; else read() it here */
+	int wait;	/* the fd it waits on, or -1: try now */
+};
+
+/*
+ * splice said EAGAIN: which end is not ready?  Bytes waiting at the
+ * source mean the destination is full.  Knowing saves a poll() per
+ * chunk, which short lines feel as latency.
+ */
+static int
+flow_blocked(const struct flow *f)
+{
+	int n = 0;
+
+	if (ioctl(f->from, FIONREAD, &n) < 0)
+		return f->from;
+	return n > 0 ? f->to : f->from;
+}
+
+/* A few splices while it moves; -1: hand the session to the general loop. */
+static int
+flow_splice(struct flow *f, struct peer *p, int up)
+{
+	ssize_t n;
+
+	for (int round = 0; round < 8; round++) {
+		n = splice(f->from, NULL, f->to, NULL, PIPESZ,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			*(up ? &ss.nsent : &ss.nrecv) += n;
+			tm.last_data = ss.now;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* An urgent byte (MSG_OOB) stops splice short of the data
+		 * and FIN behind it for good; read() steps over it. */
+		if (!up && (n == 0 || errno == EAGAIN) &&
+		    sockatmark(p->fd) == 1)
+			return -1;
+		if (n == 0 && up)
+			stdin_close();
+		else if (n == 0)
+			peer_input_done(p, 0);
+		else if (errno == EAGAIN)
+			f->wait = flow_blocked(f);
+		else if (errno == EINVAL || errno == ENOSYS)
+			return -1;	/* read/write will do */
+		else if (up)
+			peer_output_done(p, errno);
+		else if (errno == EPIPE)
+			stdout_fail(EPIPE);
+		else
+			peer_input_done(p, errno);
+		return 0;
+	}
+	return 0;
+}
+
+static void
+splice_run(void)
+{
+	struct peer *p = peers.p[0];
+	struct flow fl[2] = {
+		{ STDIN_FILENO, p->fd, !opt.nostdin && splice_fd(STDIN_FILENO),
+		    -1 },
+		{ p->fd, STDOUT_FILENO, splice_fd(STDOUT_FILENO), -1 } };
+	struct pollfd pfd[4];
+	int on[2], slot[2], nfds, timeout;
+
+	if (!fl[0].pipe && !fl[1].pipe)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (!fl[i].pipe)
+			fl[i].wait = fl[i].from;	/* poll, then read */
+	for (;;) {
+		ss.now = now_ms();
+		ss.route->move();
+		reap();
+		if (ss.route->over() || io.src || buf_len(&io.ring) > 0 ||
+		    buf_len(&p->in) > 0)
+			return;
+		on[0] = stdin_wanted();
+		on[1] = peer_reading(p);
+		if (on[1] && fl[1].wait == fl[1].to)
+			tm.last_data = ss.now;	/* our stdout is slow: not idle */
+		if ((!on[0] && !on[1]) || (opt.idle_ms &&
+		    ss.now - tm.last_data >= opt.idle_ms))
+			return;
+		if (opt.progress && ss.now >= tm.progress)
+			progress_draw(0);
+		pfd[0] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
+		/* A pipe reader that left shows POLLERR, data or not. */
+		pfd[1] = (struct pollfd){ STDOUT_FILENO, 0, 0 };
+		nfds = 2;
+		timeout = poll_timeout();
+		for (int i = 0; i < 2; i++) {
+			slot[i] = -1;
+			if (on[i] && fl[i].wait < 0) {
+				timeout = 0;
+			} else if (on[i]) {
+				slot[i] = nfds;
+				pfd[nfds++] = (struct pollfd){ fl[i].wait,
+				    fl[i].wait == fl[i].from ? POLLIN : POLLOUT,
+				    0 };
+			}
+		}
+		if (poll(pfd, nfds, timeout) < 0) {
+			if (errno != EINTR)
+				fail(errno, "poll");
+			continue;
+		}
+		if (pfd[0].revents || pfd[1].revents)
+			return;	/* a signal, stdout gone: the general loop ends */
+		for (int i = 0; i < 2; i++) {
+			if (!on[i] || (slot[i] >= 0 && !pfd[slot[i]].revents))
+				continue;
+			if (!fl[i].pipe && i == 0)
+				stdin_read();
+			else if (!fl[i].pipe)
+				peer_read(p);
+			else if ((fl[i].wait = -1, flow_splice(&fl[i], p, i == 0))
+			    < 0)
+				return;
+		}
+	}
+}
+#else
+static void
+splice_run(void)
+{
+}
+#endif
+
+/* Use splice for fd when it is a pipe, made large so each call moves more. */
+static int
+splice_fd(int fd)
+{
+#ifdef SPLICE_F_MOVE
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode))
+		return 0;
+#ifdef F_SETPIPE_SZ
+	(void)fcntl(fd, F_SETPIPE_SZ, PIPESZ);
+#endif
+	return 1;
+#else
+	(void)fd;
+	return 0;
+#endif
+}
+
+/* One peer: wait for it, then let the splice loop move bytes if it can. */
+static void
+pipe_start(void)
+{
+	struct pollfd pfd[2];
+
+	while (peers.lfd >= 0) {
+		ss.now = now_ms();
+		if (timers_due())
+			return;
+		pfd[0] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
+		pfd[1] = (struct pollfd){ tm.accept ? -1 : peers.lfd, POLLIN, 0 };
+		if (poll(pfd, 2, poll_timeout()) < 0) {
+			if (errno != EINTR)
+				fail(errno, "poll");
+			continue;
+		}
+		ss.now = now_ms();
+		if (pfd[0].revents)
+			return;	/* a signal: the general loop stops */
+		if (pfd[1].revents)
+			accept_peer();
+	}
+	if (peers.n > 0)
+		splice_run();
 }
 
 /* ---- progress ---- */
@@ -2119,34 +2497,34 @@ human(double v, char *out, size_t outsz)
 static void
 progress_draw(int final)
 {
-	double secs = (now_ms() - st.t0) / 1000.0;
+	double secs = (now_ms() - ss.t0) / 1000.0;
 	char line[256], s[16], sr[16], r[16], rr[16], pct[48] = "";
 	int n;
 
 	if (!opt.progress)
 		return;
 	secs = secs > 0.001 ? secs : 0.001;
-	human(st.nsent, s, sizeof(s));
-	human(st.nsent / secs, sr, sizeof(sr));
-	human(st.nrecv, r, sizeof(r));
-	human(st.nrecv / secs, rr, sizeof(rr));
-	if (st.total > 0 && st.nsent > 0) {
-		long long eta = (long long)((st.total - (double)st.nsent) /
-		    (st.nsent / secs));
+	human(ss.nsent, s, sizeof(s));
+	human(ss.nsent / secs, sr, sizeof(sr));
+	human(ss.nrecv, r, sizeof(r));
+	human(ss.nrecv / secs, rr, sizeof(rr));
+	if (ss.total > 0 && ss.nsent > 0) {
+		long long eta = (long long)((ss.total - (double)ss.nsent) /
+		    (ss.nsent / secs));
 		snprintf(pct, sizeof(pct), " %d%% ETA %lld:%02lld",
-		    (int)(100.0 * st.nsent / st.total), eta / 60, eta % 60);
+		    (int)(100.0 * ss.nsent / ss.total), eta / 60, eta % 60);
 	}
 	n = snprintf(line, sizeof(line), "\rsent %s (%s/s)%s, received %s "
 	    "(%s/s), %d:%02d", s, sr, pct, r, rr, (int)secs / 60,
 	    (int)secs % 60);
 	/* Blank out what a longer earlier line left behind. */
-	while (n < st.drawn + 1 && n < (int)sizeof(line) - 2)
+	while (n < ss.drawn + 1 && n < (int)sizeof(line) - 2)
 		line[n++] = ' ';
-	st.drawn = n - 1;
+	ss.drawn = n - 1;
 	if (final)
 		line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
-	st.progress_at = now_ms() + 250;
+	tm.progress = now_ms() + 250;
 }
 
 /* ---- command line ---- */
@@ -2421,8 +2799,11 @@ guard_std_fds(void)
 static void
 summary(void)
 {
-	note("sent %llu bytes, received %llu bytes in %.2f s", st.nsent,
-	    st.nrecv, (now_ms() - st.t0) / 1000.0);
+	note("sent %llu bytes, received %llu bytes in %.2f s", ss.nsent,
+	    ss.nrecv, (now_ms() - ss.t0) / 1000.0);
+	if (chat.dropped)
+		note("%lu chat lines dropped: stdout did not keep up",
+		    chat.dropped);
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
@@ -2461,14 +2842,23 @@ session_init(void)
 	struct rlimit rl;
 	char host[256];
 
-	st.t0 = now_ms();
-	st.lfd = -1;
-	st.flags[0] = st.flags[1] = -1;
-	st.stdin_tty = isatty(STDIN_FILENO);
-	st.npeers = opt.keep ? opt.maxconns : 1;
-	if (!(st.peers = calloc(st.npeers, sizeof(*st.peers))) ||
-	    buf_init(&st.ring, BUFSZ) < 0 ||
-	    (opt.chat && buf_init(&st.chatq, 2 * CHATQ) < 0))
+	int fl;
+
+	ss.t0 = ss.now = now_ms();
+	ss.route = opt.chat ? &chat_route : opt.keep ? &merge_route :
+	    &pipe_route;
+	peers.lfd = -1;
+	io.flags[0] = io.flags[1] = -1;
+	io.out_open = 1;
+	io.tty = isatty(STDIN_FILENO);
+	io.eof_leaves = ss.route->eof_leaves || opt.nostdin || io.tty;
+	/* nohup and background jobs can leave fd 0 open for writing only. */
+	fl = fcntl(STDIN_FILENO, F_GETFL);
+	io.in_open = fl < 0 || (fl & O_ACCMODE) != O_WRONLY;
+	if (!io.in_open)
+		note("stdin is not open for reading: taken as closed");
+	if (buf_init(&io.ring, BUFSZ) < 0 ||
+	    (ss.route->outq && buf_init(&chat.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
 	/* Many peers need many fds: raise the soft limit as far as allowed. */
 	if (opt.keep && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -2479,27 +2869,27 @@ session_init(void)
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (opt.name)
-		nick_set(st.nick, opt.name, strlen(opt.name));
+		nick_set(chat.nick, opt.name, strlen(opt.name));
 	else if (gethostname(host, sizeof(host)) == 0)
-		nick_set(st.nick, host, strnlen(host, sizeof(host)));
+		nick_set(chat.nick, host, strnlen(host, sizeof(host)));
 }
 
 static void
 start_dialling(void)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
 	char line[NICKMAX * 3 + 8];
 	int fd = dial(opt.host, opt.port);
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
 		die(EXIT_NET, errno, "getpeername");
-	if (!peer_add(fd, (struct sockaddr *)&ss))
+	if (!peer_add(fd, (struct sockaddr *)&sa))
 		die(EXIT_NET, errno, "malloc");
 	/* A chat server learns our name from the first line. */
 	if (opt.name)
-		buf_put(&st.ring, line, snprintf(line, sizeof(line),
-		    "/name %s\n", st.nick));
+		buf_put(&io.ring, line, snprintf(line, sizeof(line),
+		    "/name %s\n", chat.nick));
 }
 
 int
@@ -2515,25 +2905,25 @@ main(int argc, char **argv)
 		return probe(opt.host, opt.port_lo, opt.port_hi);
 	session_init();
 	if (opt.listen) {
-		st.lfd = listen_on(opt.host, opt.port);
+		peers.lfd = listen_on(opt.host, opt.port);
 		if (opt.wait_ms > 0)
-			st.deadline = st.t0 + opt.wait_ms;
+			tm.wait = ss.t0 + opt.wait_ms;
 	} else {
 		start_dialling();
 	}
 	setup_signals();
 	/* Nonblocking stdio, but never on a terminal the shell shares. */
 	atexit(restore_flags);
-	if (!st.stdin_tty)
-		(void)set_nonblock(STDIN_FILENO, &st.flags[0]);
+	if (!io.tty)
+		(void)set_nonblock(STDIN_FILENO, &io.flags[0]);
 	if (!isatty(STDOUT_FILENO))
-		(void)set_nonblock(STDOUT_FILENO, &st.flags[1]);
-	st.splice_in = !opt.nostdin && splice_fd(STDIN_FILENO);
-	st.splice_out = splice_fd(STDOUT_FILENO);
-	st.total = stdin_size();
+		(void)set_nonblock(STDOUT_FILENO, &io.flags[1]);
+	ss.total = stdin_size();
+	if (ss.route->start)
+		ss.route->start();
 	run();
 	progress_draw(1);
 	summary();
-	return st.status;
+	return ss.status;
 }
 #endif

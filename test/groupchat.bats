@@ -170,7 +170,7 @@ expect(a, "left\n")
 '
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -q 'not reading, dropped' "$LISTEN_ERR"
+	grep -q 'not reading for 1.5 s, dropped' "$LISTEN_ERR"
 }
 
 
