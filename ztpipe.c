@@ -698,21 +698,24 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 /*
  * Connect to the first address of host that answers.  With -R, try
  * again with a growing pause until it answers or the time is up, so a
- * sender can start before its receiver.
+ * sender can start before its receiver.  The last pause is cut short to
+ * end at the deadline, where one last try is made: -R 2 means 2 s of
+ * trying, not the 1.5 s that whole pauses happen to fit.
  */
 static int
 dial(const char *host, const char *port)
 {
 	struct addrinfo *res = resolve(zt_node_host(host), port, 0);
 	struct sockaddr_storage last;
-	long long until = opt.retry_ms > 0 ? now_ms() + opt.retry_ms : 0;
+	long long now, until = opt.retry_ms > 0 ? now_ms() + opt.retry_ms : 0;
 	char name[NAMESZ];
 	int fd, err = 0, pause = 100;
 
 	while ((fd = dial_once(res, until != 0, &err, &last, name,
-	    sizeof(name))) < 0 && until && now_ms() + pause < until) {
+	    sizeof(name))) < 0 && until && (now = now_ms()) < until) {
 		note("connect to %s: %s; trying again", name, strerror(err));
-		(void)poll(NULL, 0, pause);
+		(void)poll(NULL, 0, until - now < pause ? (int)(until - now) :
+		    pause);
 		pause = pause * 2 > 2000 ? 2000 : pause * 2;
 	}
 	freeaddrinfo(res);
