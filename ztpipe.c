@@ -229,7 +229,8 @@ static int peer_pending(const struct peer *p);
 static short peer_want(const struct peer *p);
 static void peer_events(struct peer *p, short revents);
 static int peer_pollfd(const struct peer *p);
-static size_t utf8_len(const unsigned char *s, size_t n);
+static size_t utf8_len(const unsigned char *s, size_t n, unsigned long *cp);
+static int invisible(unsigned long cp);
 static size_t chat_clean(const char *in, size_t len, char *out);
 static void nick_set(char *nick, const char *s, size_t len);
 static void chat_send(const char *msg, size_t len, const struct peer *from,
@@ -1401,50 +1402,82 @@ peer_pollfd(const struct peer *p)
  */
 
 /*
- * Length of the valid UTF-8 sequence at s (n bytes there), or 0 for
- * anything else: overlong forms, surrogates, past U+10FFFF, and the C1
- * controls, which some terminals obey.  Pure, for the fuzzer.
+ * Length of the valid UTF-8 sequence at s (n bytes there), with its code
+ * point in *cp, or 0 for anything else: overlong forms, surrogates, past
+ * U+10FFFF, and the C1 controls, which some terminals obey.  Pure, for
+ * the fuzzer.
  */
 static size_t
-utf8_len(const unsigned char *s, size_t n)
+utf8_len(const unsigned char *s, size_t n, unsigned long *cp)
 {
-	unsigned long cp;
 	size_t len, i;
 
+	*cp = s[0];
 	if (s[0] < 0x80)
 		return 1;
 	len = s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 :
 	    s[0] < 0xf5 ? 4 : 0;
 	if (len == 0 || n < len)
 		return 0;
-	cp = s[0] & (0x7f >> len);
+	*cp = s[0] & (0x7f >> len);
 	for (i = 1; i < len; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
+		*cp = *cp << 6 | (s[i] & 0x3f);
 	}
-	if (cp < (len == 2 ? 0xa0 : len == 3 ? 0x800 : 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (*cp < (len == 2 ? 0xa0 : len == 3 ? 0x800 : 0x10000) ||
+	    *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
 		return 0;
 	return len;
 }
 
 /*
+ * Does cp show nothing yet change how the text around it looks?  The
+ * bidirectional controls (a name ending in an open right-to-left
+ * override turns the line that follows around), zero-width characters
+ * and joiners, line and paragraph separators, the byte order mark, the
+ * soft hyphen, invisible operators and tags: with them "admin" and
+ * "ad\u200bmin" look the same.  Pure.
+ */
+static int
+invisible(unsigned long cp)
+{
+	return cp == 0xad || cp == 0x61c || cp == 0x180e ||
+	    (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	    (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+	    (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+/*
  * Make a peer's text safe for a terminal: controls become visible as
- * ^X, invalid bytes U+FFFD, valid UTF-8 passes untouched.  out needs
- * room for 3 * len bytes.  Pure, for the fuzzer.
+ * ^X, invisible characters as \u202e (\U000e0041 past U+FFFF, the
+ * notation of C and Python), invalid bytes U+FFFD, other valid UTF-8
+ * passes untouched.  No input byte yields more than three output bytes
+ * (\u00ad stands for 2 bytes, \u202e for 3, \U000e0041 for 4), so out
+ * needs room for 3 * len bytes.  Pure, for the fuzzer.
  */
 static size_t
 chat_clean(const char *in, size_t len, char *out)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)in;
+	unsigned long cp;
 	size_t i = 0, o = 0, n;
+	int digits;
 
 	while (i < len) {
 		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
 			out[o++] = '^';
 			out[o++] = s[i++] ^ 0x40;
-		} else if ((n = utf8_len(s + i, len - i)) > 0) {
+		} else if ((n = utf8_len(s + i, len - i, &cp)) > 0 &&
+		    invisible(cp)) {
+			digits = cp > 0xffff ? 8 : 4;
+			out[o++] = '\\';
+			out[o++] = digits == 8 ? 'U' : 'u';
+			while (digits-- > 0)
+				out[o++] = hex[(cp >> 4 * digits) & 0xf];
+			i += n;
+		} else if (n > 0) {
 			memcpy(out + o, s + i, n);
 			o += n;
 			i += n;
