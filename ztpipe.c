@@ -63,7 +63,7 @@ enum { RD_STDIN = 1, WR_PEER = 2, RD_PEER = 4, WR_STDOUT = 8 };
 
 /* getopt_long values of the options that have no letter. */
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
-    OPT_NETWORK, OPT_RESOLVE };
+    OPT_NETWORK, OPT_RESOLVE, OPT_END };
 
 /* Fixed poll slots; peer i uses slot SLOT_PEER + i. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
@@ -266,7 +266,11 @@ static void run(void);
 static void human(double v, char *out, size_t outsz);
 static void progress_draw(int final);
 static void usage(FILE *f);
-static void usage_error(const char *fmt, const char *arg) NORETURN;
+static void usage_error(const char *fmt, ...) NORETURN;
+static const char *opt_label(int c, int how, char *out, size_t outsz);
+static void long_error(const char *arg);
+static void short_error(int c, int argc, char **argv);
+static void only_with(int mode, const int *takes, const char *seen);
 static int parse_range(const char *s, int *lo, int *hi);
 static void prompt_host(void);
 static long number_arg(const char *s, long lo, long hi, const char *what);
@@ -2218,8 +2222,8 @@ usage(FILE *f)
 "      --name NAME       your name in a chat (default: the address,\n"
 "                        or the host name for the --chat listener)\n"
 "      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
-"  -P, --progress[=always]  show progress on stderr (if a terminal, unless\n"
-"                        always)\n"
+"  -P, --progress        show progress on stderr, if it is a terminal\n"
+"      --progress=always show progress on stderr, terminal or not\n"
 "  -R, --retry SECS      keep trying to connect for up to SECS\n"
 "      --resolve         print the addresses host would be dialled at\n"
 "  -s, --source ADDR     dial from this local address\n"
@@ -2233,11 +2237,146 @@ usage(FILE *f)
 }
 
 static void
-usage_error(const char *fmt, const char *arg)
+usage_error(const char *fmt, ...)
 {
-	say(0, fmt, arg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(0, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "Try 'ztpipe --help'.\n");
 	exit(EXIT_USAGE);
+}
+
+/*
+ * getopt_long's own messages are off (opterr = 0): from its return value
+ * alone, "--chat=1" read as "unknown option: -" and "-Palways" as "-a".
+ * These helpers look at the word as typed and say what is wrong with it.
+ */
+static const char shortopts[] = ":46dhi:klm:PR:s:vVw:z";
+static const struct option longopts[] = {
+	{ "ipv4", no_argument, NULL, '4' },
+	{ "ipv6", no_argument, NULL, '6' },
+	{ "no-stdin", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "6plane", no_argument, NULL, OPT_6PLANE },
+	{ "addrs", no_argument, NULL, OPT_ADDRS },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "chat", no_argument, NULL, OPT_CHAT },
+	{ "idle", required_argument, NULL, 'i' },
+	{ "probe", no_argument, NULL, 'z' },
+	{ "progress", optional_argument, NULL, 'P' },
+	{ "retry", required_argument, NULL, 'R' },
+	{ "keep-open", no_argument, NULL, 'k' },
+	{ "listen", no_argument, NULL, 'l' },
+	{ "max-conns", required_argument, NULL, 'm' },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "network", required_argument, NULL, OPT_NETWORK },
+	{ "resolve", no_argument, NULL, OPT_RESOLVE },
+	{ "source", required_argument, NULL, 's' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "wait", required_argument, NULL, 'w' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* An option's name in messages: "-l", or "--listen" as typed (how = 2). */
+static const char *
+opt_label(int c, int how, char *out, size_t outsz)
+{
+	const struct option *o;
+
+	if (c < OPT_6PLANE && how != 2) {
+		snprintf(out, outsz, "-%c", c);
+		return out;
+	}
+	for (o = longopts; o->name && o->val != c; o++)
+		;
+	snprintf(out, outsz, "--%s", o->name ? o->name : "?");
+	return out;
+}
+
+/* arg ("--name" or "--name=value") was refused: unknown, ambiguous, ... */
+static void
+long_error(const char *arg)
+{
+	const char *name = arg + 2, *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	const struct option *o, *hit = NULL;
+	char list[256] = "";
+	int n = 0;
+
+	for (o = longopts; o->name && len > 0; o++) {
+		if (strncmp(o->name, name, len) != 0)
+			continue;
+		hit = o;
+		if (strlen(o->name) == len) {	/* exact: never ambiguous */
+			n = 1;
+			break;
+		}
+		n++;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s--%s", n > 1 ? ", " : "", o->name);
+	}
+	if (n == 0)
+		usage_error("unknown option: %s", arg);
+	if (n > 1)
+		usage_error("ambiguous option: %s could be %s", arg, list);
+	if (eq && hit->has_arg == no_argument)
+		usage_error("--%s takes no value: %s", hit->name, arg);
+	if (strcmp(name, hit->name) == 0)
+		usage_error("%s needs a value", arg);
+	usage_error("--%s needs a value: %s", hit->name, arg);
+}
+
+/*
+ * Letter c of a word of letters ("-vx") is unknown.  getopt does not say
+ * which word: it is argv[optind - 1] when c ended it, else argv[optind].
+ */
+static void
+short_error(int c, int argc, char **argv)
+{
+	const char *w = argv[optind - 1], *at;
+	const struct option *o;
+
+	if (*w != '-' || w[1] == '-' || w[1] == '\0' || w[strlen(w) - 1] != c)
+		w = optind < argc ? argv[optind] : "";
+	if (*w != '-' || w[1] == '-' || !(at = strchr(w + 1, c)))
+		usage_error("unknown option: -%c", c);
+	if ((w[1] == c && w[2] == '\0') || c < 0x20 || c > 0x7e)
+		usage_error("unknown option: %s", w);	/* -x, or -ş whole */
+	/* "-P=always", "-Palways": meant for --progress=always. */
+	for (o = longopts; o->name; o++)
+		if (at > w + 1 && o->val == at[-1] &&
+		    o->has_arg == optional_argument)
+			usage_error("-%c takes no value (--%s=VALUE does): %s",
+			    at[-1], o->name, w);
+	if (c == '=')
+		usage_error("-%c takes no value: %s", at[-1], w);
+	usage_error("unknown option: -%c (in %s)", c, w);
+}
+
+/*
+ * --addrs, --resolve and -z do one thing and exit: any option other than
+ * those in takes (0-terminated) would be silently ignored, or worse (-l
+ * --resolve had no host to resolve), so it is a usage error.
+ */
+static void
+only_with(int mode, const int *takes, const char *seen)
+{
+	char a[16], b[16];
+	int i;
+
+	for (int c = 1; c < OPT_END; c++) {
+		if (!seen[c] || c == mode)
+			continue;
+		for (i = 0; takes[i] && takes[i] != c; i++)
+			;
+		if (!takes[i])
+			usage_error("%s cannot be used with %s",
+			    opt_label(c, seen[c], a, sizeof(a)),
+			    opt_label(mode, seen[mode], b, sizeof(b)));
+	}
 }
 
 /* "8000-8010" (or one port) into lo and hi; -1 if not a range.  Pure. */
@@ -2270,7 +2409,7 @@ prompt_host(void)
 	char *host, *port;
 	size_t len = 0;
 	ssize_t n;
-	int nnets = zt_networks(nwids, 8);
+	int nnets = zt_networks(nwids, 8), newline = 0;
 
 	for (int i = 0; i < nnets; i++)
 		say(0, "you are on ZeroTier network %016" PRIx64 "; give an "
@@ -2280,10 +2419,15 @@ prompt_host(void)
 	    (n = read(STDIN_FILENO, line + len, 1)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || line[len] == '\n')
+		if (n < 0 || line[len] == '\n') {
+			newline = n > 0;
 			break;
+		}
 		len++;
 	}
+	/* After ^D the cursor is still on the prompt line: end it first. */
+	if (!newline)
+		(void)!write(STDERR_FILENO, "\n", 1);
 	line[len] = '\0';
 	host = strtok(line, " \t\r");
 	port = host ? strtok(NULL, " \t\r") : NULL;
@@ -2310,47 +2454,34 @@ number_arg(const char *s, long lo, long hi, const char *what)
 static void
 parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "ipv4", no_argument, NULL, '4' },
-		{ "ipv6", no_argument, NULL, '6' },
-		{ "no-stdin", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "6plane", no_argument, NULL, OPT_6PLANE },
-		{ "addrs", no_argument, NULL, OPT_ADDRS },
-		{ "allow", required_argument, NULL, OPT_ALLOW },
-		{ "chat", no_argument, NULL, OPT_CHAT },
-		{ "idle", required_argument, NULL, 'i' },
-		{ "probe", no_argument, NULL, 'z' },
-		{ "progress", optional_argument, NULL, 'P' },
-		{ "retry", required_argument, NULL, 'R' },
-		{ "keep-open", no_argument, NULL, 'k' },
-		{ "listen", no_argument, NULL, 'l' },
-		{ "max-conns", required_argument, NULL, 'm' },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "network", required_argument, NULL, OPT_NETWORK },
-		{ "resolve", no_argument, NULL, OPT_RESOLVE },
-		{ "source", required_argument, NULL, 's' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ NULL, 0, NULL, 0 }
-	};
-	char flag[3] = "-?";
-	int c;
+	static const int addrs_takes[] = { 'v', 0 };
+	static const int resolve_takes[] = { '4', '6', 'v', OPT_NETWORK,
+	    OPT_6PLANE, 0 };
+	static const int probe_takes[] = { '4', '6', 'v', 's', 'w',
+	    OPT_NETWORK, OPT_6PLANE, 0 };
+	const char **allow = calloc(argc, sizeof(*allow));
+	char seen[OPT_END] = { 0 };	/* given: 1 as -x, 2 as --long */
+	int c, li, nallow = 0;
 
+	if (!allow)
+		die(EXIT_NET, errno, "calloc");
 	opt.family = AF_UNSPEC;
 	opt.wait_ms = -1;
 	opt.maxconns = MAXCONNS;
 	opterr = 0;	/* our own one-line messages, named "ztpipe:" */
-	while ((c = getopt_long(argc, argv, ":46dhi:klm:PR:s:vVw:z", longopts,
-	    NULL)) != -1) {
+	/* li is set for a long option only, so reset it before each call. */
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
+	    (li = -1, &li))) != -1) {
+		if (c > 0 && c < OPT_END)
+			seen[c] = li >= 0 ? 2 : 1;
 		switch (c) {
 		case '4': opt.family = AF_INET; break;
 		case '6': opt.family = AF_INET6; break;
 		case 'd': opt.nostdin = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case OPT_ADDRS: opt.addrs = 1; break;
-		case OPT_ALLOW: allow_add(optarg); break;
+		/* Read once -l is known to be given: see allow_add below. */
+		case OPT_ALLOW: allow[nallow++] = optarg; break;
 		case OPT_CHAT: opt.chat = opt.keep = 1; break;
 		case OPT_NETWORK: opt.network = optarg; break;
 		case OPT_6PLANE: opt.sixplane = 1; break;
@@ -2360,13 +2491,13 @@ parse_args(int argc, char **argv)
 			    "bad idle time: %s") * 1000;
 			break;
 		case 'P':
-			if (!optarg || strcmp(optarg, "auto") == 0)
+			if (!optarg)
 				opt.progress = isatty(STDERR_FILENO);
 			else if (strcmp(optarg, "always") == 0)
 				opt.progress = 1;
 			else
-				usage_error("bad --progress: %s (auto or "
-				    "always)", optarg);
+				usage_error("bad value for --progress: '%s' "
+				    "(--progress=always, or -P alone)", optarg);
 			break;
 		case 'R':
 			opt.retry_ms = number_arg(optarg, 1, INT_MAX / 1000,
@@ -2388,13 +2519,37 @@ parse_args(int argc, char **argv)
 			    "bad wait: %s") * 1000;
 			break;
 		case ':':
-			usage_error("%s needs a value", argv[optind - 1]);
+			if (strncmp(argv[optind - 1], "--", 2) == 0)
+				long_error(argv[optind - 1]);
+			usage_error("-%c needs a value", optopt);
 		default:
-			flag[1] = (char)optopt;
-			usage_error("unknown option: %s",
-			    optopt ? flag : argv[optind - 1]);
+			/*
+			 * A long option refused leaves optopt 0 (unknown,
+			 * ambiguous) or its value, which is never an unknown
+			 * letter; an unknown letter is a short one.
+			 */
+			if (optopt == 0 || optopt >= OPT_6PLANE ||
+			    (optopt != ':' && strchr(shortopts, optopt)))
+				long_error(argv[optind - 1]);
+			short_error(optopt, argc, argv);
 		}
 	}
+	if (opt.addrs)
+		only_with(OPT_ADDRS, addrs_takes, seen);
+	else if (opt.resolve)
+		only_with(OPT_RESOLVE, resolve_takes, seen);
+	else if (opt.probe)
+		only_with('z', probe_takes, seen);
+	if (nallow && !opt.listen)
+		usage_error("%s is for listeners, with -l", "--allow");
+	/*
+	 * Only now: "--allow zt" scans the ZeroTier interfaces and fails
+	 * with status 1 when there are none, which must not hide the usage
+	 * error of a missing -l.
+	 */
+	for (int i = 0; i < nallow; i++)
+		allow_add(allow[i]);
+	free(allow);
 	argc -= optind;
 	argv += optind;
 	if (opt.addrs) {
@@ -2402,8 +2557,6 @@ parse_args(int argc, char **argv)
 			usage_error("--addrs takes no arguments: %s", argv[0]);
 		return;
 	}
-	if (opt.nallow && !opt.listen)
-		usage_error("%s is for listeners, with -l", "--allow");
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
 	if (opt.name && !*opt.name)
@@ -2430,8 +2583,6 @@ parse_args(int argc, char **argv)
 		if (argc == 2)
 			opt.port = argv[1];
 	}
-	if (opt.probe && opt.listen)
-		usage_error("%s is for dialling, not with -l", "-z");
 	if (!opt.port)
 		opt.port = DEFAULT_PORT;
 	if (opt.probe && parse_range(opt.port, &opt.port_lo, &opt.port_hi) == 0)
