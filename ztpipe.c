@@ -61,7 +61,7 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 
 /* getopt_long values of the options that have no letter. */
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
-    OPT_NETWORK, OPT_RESOLVE };
+    OPT_NETWORK, OPT_RESOLVE, OPT_END };
 
 /* Poll slots of the general loop; the peers that wait follow SLOT_PEER. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
@@ -294,7 +294,8 @@ static void stdout_close(void);
 static int peer_evict(void);
 static void refuse(int fd, const char *name, const char *why);
 static void accept_peer(void);
-static size_t utf8_len(const unsigned char *s, size_t n);
+static size_t utf8_len(const unsigned char *s, size_t n, unsigned long *cp);
+static int invisible(unsigned long cp);
 static size_t chat_clean(const char *in, size_t len, char *out);
 static void nick_set(char *nick, const char *s, size_t len);
 static void chat_line(struct peer *p, const char *line, size_t len);
@@ -330,7 +331,11 @@ static void setup_signals(void);
 static void human(double v, char *out, size_t outsz);
 static void progress_draw(int final);
 static void usage(FILE *f);
-static void usage_error(const char *fmt, const char *arg) NORETURN;
+static void usage_error(const char *fmt, ...) NORETURN;
+static const char *opt_label(int c, int how, char *out, size_t outsz);
+static void long_error(const char *arg);
+static void short_error(int c, int argc, char **argv);
+static void only_with(int mode, const int *takes, const char *seen);
 static int parse_range(const char *s, int *lo, int *hi);
 static void prompt_host(void);
 static long number_arg(const char *s, long lo, long hi, const char *what);
@@ -763,21 +768,24 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 /*
  * Connect to the first address of host that answers.  With -R, try
  * again with a growing pause until it answers or the time is up, so a
- * sender can start before its receiver.
+ * sender can start before its receiver.  The last pause is cut short to
+ * end at the deadline, where one last try is made: -R 2 means 2 s of
+ * trying, not the 1.5 s that whole pauses happen to fit.
  */
 static int
 dial(const char *host, const char *port)
 {
 	struct addrinfo *res = resolve(zt_node_host(host), port, 0);
 	struct sockaddr_storage last;
-	long long until = opt.retry_ms > 0 ? now_ms() + opt.retry_ms : 0;
+	long long now, until = opt.retry_ms > 0 ? now_ms() + opt.retry_ms : 0;
 	char name[NAMESZ];
 	int fd, err = 0, pause = 100;
 
 	while ((fd = dial_once(res, until != 0, &err, &last, name,
-	    sizeof(name))) < 0 && until && now_ms() + pause < until) {
+	    sizeof(name))) < 0 && until && (now = now_ms()) < until) {
 		note("connect to %s: %s; trying again", name, strerror(err));
-		(void)poll(NULL, 0, pause);
+		(void)poll(NULL, 0, until - now < pause ? (int)(until - now) :
+		    pause);
 		pause = pause * 2 > 2000 ? 2000 : pause * 2;
 	}
 	freeaddrinfo(res);
@@ -1699,50 +1707,82 @@ accept_peer(void)
  */
 
 /*
- * Length of the valid UTF-8 sequence at s (n bytes there), or 0 for
- * anything else: overlong forms, surrogates, past U+10FFFF, and the C1
- * controls, which some terminals obey.  Pure, for the fuzzer.
+ * Length of the valid UTF-8 sequence at s (n bytes there), with its code
+ * point in *cp, or 0 for anything else: overlong forms, surrogates, past
+ * U+10FFFF, and the C1 controls, which some terminals obey.  Pure, for
+ * the fuzzer.
  */
 static size_t
-utf8_len(const unsigned char *s, size_t n)
+utf8_len(const unsigned char *s, size_t n, unsigned long *cp)
 {
-	unsigned long cp;
 	size_t len, i;
 
+	*cp = s[0];
 	if (s[0] < 0x80)
 		return 1;
 	len = s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 :
 	    s[0] < 0xf5 ? 4 : 0;
 	if (len == 0 || n < len)
 		return 0;
-	cp = s[0] & (0x7f >> len);
+	*cp = s[0] & (0x7f >> len);
 	for (i = 1; i < len; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
+		*cp = *cp << 6 | (s[i] & 0x3f);
 	}
-	if (cp < (len == 2 ? 0xa0 : len == 3 ? 0x800 : 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (*cp < (len == 2 ? 0xa0 : len == 3 ? 0x800 : 0x10000) ||
+	    *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
 		return 0;
 	return len;
 }
 
 /*
+ * Does cp show nothing yet change how the text around it looks?  The
+ * bidirectional controls (a name ending in an open right-to-left
+ * override turns the line that follows around), zero-width characters
+ * and joiners, line and paragraph separators, the byte order mark, the
+ * soft hyphen, invisible operators and tags: with them "admin" and
+ * "ad\u200bmin" look the same.  Pure.
+ */
+static int
+invisible(unsigned long cp)
+{
+	return cp == 0xad || cp == 0x61c || cp == 0x180e ||
+	    (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	    (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+	    (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+/*
  * Make a peer's text safe for a terminal: controls become visible as
- * ^X, invalid bytes U+FFFD, valid UTF-8 passes untouched.  out needs
- * room for 3 * len bytes.  Pure, for the fuzzer.
+ * ^X, invisible characters as \u202e (\U000e0041 past U+FFFF, the
+ * notation of C and Python), invalid bytes U+FFFD, other valid UTF-8
+ * passes untouched.  No input byte yields more than three output bytes
+ * (\u00ad stands for 2 bytes, \u202e for 3, \U000e0041 for 4), so out
+ * needs room for 3 * len bytes.  Pure, for the fuzzer.
  */
 static size_t
 chat_clean(const char *in, size_t len, char *out)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)in;
+	unsigned long cp;
 	size_t i = 0, o = 0, n;
+	int digits;
 
 	while (i < len) {
 		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
 			out[o++] = '^';
 			out[o++] = s[i++] ^ 0x40;
-		} else if ((n = utf8_len(s + i, len - i)) > 0) {
+		} else if ((n = utf8_len(s + i, len - i, &cp)) > 0 &&
+		    invisible(cp)) {
+			digits = cp > 0xffff ? 8 : 4;
+			out[o++] = '\\';
+			out[o++] = digits == 8 ? 'U' : 'u';
+			while (digits-- > 0)
+				out[o++] = hex[(cp >> 4 * digits) & 0xf];
+			i += n;
+		} else if (n > 0) {
 			memcpy(out + o, s + i, n);
 			o += n;
 			i += n;
@@ -2548,20 +2588,24 @@ usage(FILE *f)
 "      --6plane          dial node IDs at their 6PLANE address\n"
 "      --addrs           list this host's ZeroTier interfaces and addresses\n"
 "      --allow LIST      with -l: accept only these addresses, prefixes\n"
-"                        (10.147.17.0/24, fd00::/8) or zt (ZeroTier subnets)\n"
+"                        (10.147.17.0/24, fd00::/8) or zt (ZeroTier subnets);\n"
+"                        others are reset\n"
 "      --chat            with -l: a group chat; lines go to everyone,\n"
 "                        prefixed with the sender's name\n"
 "  -d, --no-stdin        do not read stdin and do not half-close\n"
 "  -h, --help            show this help and exit\n"
-"  -i, --idle SECS       end the session after SECS without data (status 0)\n"
+"  -i, --idle SECS       end the session after SECS without data: status 0\n"
+"                        if nothing was left unsent, else 1 and the\n"
+"                        connection is reset\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
 "  -l, --listen          wait for a peer instead of dialling one\n"
-"  -m, --max-conns N     with -k: at most N peers at once (default %d)\n"
+"  -m, --max-conns N     with -k: at most N peers at once (default %d);\n"
+"                        more are reset\n"
 "      --name NAME       your name in a chat (default: the address,\n"
 "                        or the host name for the --chat listener)\n"
 "      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
-"  -P, --progress[=always]  show progress on stderr (if a terminal, unless\n"
-"                        always)\n"
+"  -P, --progress        show progress on stderr, if it is a terminal\n"
+"      --progress=always show progress on stderr, terminal or not\n"
 "  -R, --retry SECS      keep trying to connect for up to SECS\n"
 "      --resolve         print the addresses host would be dialled at\n"
 "  -s, --source ADDR     dial from this local address\n"
@@ -2575,11 +2619,146 @@ usage(FILE *f)
 }
 
 static void
-usage_error(const char *fmt, const char *arg)
+usage_error(const char *fmt, ...)
 {
-	say(0, fmt, arg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(0, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "Try 'ztpipe --help'.\n");
 	exit(EXIT_USAGE);
+}
+
+/*
+ * getopt_long's own messages are off (opterr = 0): from its return value
+ * alone, "--chat=1" read as "unknown option: -" and "-Palways" as "-a".
+ * These helpers look at the word as typed and say what is wrong with it.
+ */
+static const char shortopts[] = ":46dhi:klm:PR:s:vVw:z";
+static const struct option longopts[] = {
+	{ "ipv4", no_argument, NULL, '4' },
+	{ "ipv6", no_argument, NULL, '6' },
+	{ "no-stdin", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "6plane", no_argument, NULL, OPT_6PLANE },
+	{ "addrs", no_argument, NULL, OPT_ADDRS },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "chat", no_argument, NULL, OPT_CHAT },
+	{ "idle", required_argument, NULL, 'i' },
+	{ "probe", no_argument, NULL, 'z' },
+	{ "progress", optional_argument, NULL, 'P' },
+	{ "retry", required_argument, NULL, 'R' },
+	{ "keep-open", no_argument, NULL, 'k' },
+	{ "listen", no_argument, NULL, 'l' },
+	{ "max-conns", required_argument, NULL, 'm' },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "network", required_argument, NULL, OPT_NETWORK },
+	{ "resolve", no_argument, NULL, OPT_RESOLVE },
+	{ "source", required_argument, NULL, 's' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "wait", required_argument, NULL, 'w' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* An option's name in messages: "-l", or "--listen" as typed (how = 2). */
+static const char *
+opt_label(int c, int how, char *out, size_t outsz)
+{
+	const struct option *o;
+
+	if (c < OPT_6PLANE && how != 2) {
+		snprintf(out, outsz, "-%c", c);
+		return out;
+	}
+	for (o = longopts; o->name && o->val != c; o++)
+		;
+	snprintf(out, outsz, "--%s", o->name ? o->name : "?");
+	return out;
+}
+
+/* arg ("--name" or "--name=value") was refused: unknown, ambiguous, ... */
+static void
+long_error(const char *arg)
+{
+	const char *name = arg + 2, *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	const struct option *o, *hit = NULL;
+	char list[256] = "";
+	int n = 0;
+
+	for (o = longopts; o->name && len > 0; o++) {
+		if (strncmp(o->name, name, len) != 0)
+			continue;
+		hit = o;
+		if (strlen(o->name) == len) {	/* exact: never ambiguous */
+			n = 1;
+			break;
+		}
+		n++;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s--%s", n > 1 ? ", " : "", o->name);
+	}
+	if (n == 0)
+		usage_error("unknown option: %s", arg);
+	if (n > 1)
+		usage_error("ambiguous option: %s could be %s", arg, list);
+	if (eq && hit->has_arg == no_argument)
+		usage_error("--%s takes no value: %s", hit->name, arg);
+	if (strcmp(name, hit->name) == 0)
+		usage_error("%s needs a value", arg);
+	usage_error("--%s needs a value: %s", hit->name, arg);
+}
+
+/*
+ * Letter c of a word of letters ("-vx") is unknown.  getopt does not say
+ * which word: it is argv[optind - 1] when c ended it, else argv[optind].
+ */
+static void
+short_error(int c, int argc, char **argv)
+{
+	const char *w = argv[optind - 1], *at;
+	const struct option *o;
+
+	if (*w != '-' || w[1] == '-' || w[1] == '\0' || w[strlen(w) - 1] != c)
+		w = optind < argc ? argv[optind] : "";
+	if (*w != '-' || w[1] == '-' || !(at = strchr(w + 1, c)))
+		usage_error("unknown option: -%c", c);
+	if ((w[1] == c && w[2] == '\0') || c < 0x20 || c > 0x7e)
+		usage_error("unknown option: %s", w);	/* -x, or -ş whole */
+	/* "-P=always", "-Palways": meant for --progress=always. */
+	for (o = longopts; o->name; o++)
+		if (at > w + 1 && o->val == at[-1] &&
+		    o->has_arg == optional_argument)
+			usage_error("-%c takes no value (--%s=VALUE does): %s",
+			    at[-1], o->name, w);
+	if (c == '=')
+		usage_error("-%c takes no value: %s", at[-1], w);
+	usage_error("unknown option: -%c (in %s)", c, w);
+}
+
+/*
+ * --addrs, --resolve and -z do one thing and exit: any option other than
+ * those in takes (0-terminated) would be silently ignored, or worse (-l
+ * --resolve had no host to resolve), so it is a usage error.
+ */
+static void
+only_with(int mode, const int *takes, const char *seen)
+{
+	char a[16], b[16];
+	int i;
+
+	for (int c = 1; c < OPT_END; c++) {
+		if (!seen[c] || c == mode)
+			continue;
+		for (i = 0; takes[i] && takes[i] != c; i++)
+			;
+		if (!takes[i])
+			usage_error("%s cannot be used with %s",
+			    opt_label(c, seen[c], a, sizeof(a)),
+			    opt_label(mode, seen[mode], b, sizeof(b)));
+	}
 }
 
 /* "8000-8010" (or one port) into lo and hi; -1 if not a range.  Pure. */
@@ -2612,7 +2791,7 @@ prompt_host(void)
 	char *host, *port;
 	size_t len = 0;
 	ssize_t n;
-	int nnets = zt_networks(nwids, 8);
+	int nnets = zt_networks(nwids, 8), newline = 0;
 
 	for (int i = 0; i < nnets; i++)
 		say(0, "you are on ZeroTier network %016" PRIx64 "; give an "
@@ -2622,10 +2801,15 @@ prompt_host(void)
 	    (n = read(STDIN_FILENO, line + len, 1)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || line[len] == '\n')
+		if (n < 0 || line[len] == '\n') {
+			newline = n > 0;
 			break;
+		}
 		len++;
 	}
+	/* After ^D the cursor is still on the prompt line: end it first. */
+	if (!newline)
+		(void)!write(STDERR_FILENO, "\n", 1);
 	line[len] = '\0';
 	host = strtok(line, " \t\r");
 	port = host ? strtok(NULL, " \t\r") : NULL;
@@ -2652,47 +2836,34 @@ number_arg(const char *s, long lo, long hi, const char *what)
 static void
 parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "ipv4", no_argument, NULL, '4' },
-		{ "ipv6", no_argument, NULL, '6' },
-		{ "no-stdin", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "6plane", no_argument, NULL, OPT_6PLANE },
-		{ "addrs", no_argument, NULL, OPT_ADDRS },
-		{ "allow", required_argument, NULL, OPT_ALLOW },
-		{ "chat", no_argument, NULL, OPT_CHAT },
-		{ "idle", required_argument, NULL, 'i' },
-		{ "probe", no_argument, NULL, 'z' },
-		{ "progress", optional_argument, NULL, 'P' },
-		{ "retry", required_argument, NULL, 'R' },
-		{ "keep-open", no_argument, NULL, 'k' },
-		{ "listen", no_argument, NULL, 'l' },
-		{ "max-conns", required_argument, NULL, 'm' },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "network", required_argument, NULL, OPT_NETWORK },
-		{ "resolve", no_argument, NULL, OPT_RESOLVE },
-		{ "source", required_argument, NULL, 's' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ NULL, 0, NULL, 0 }
-	};
-	char flag[3] = "-?";
-	int c;
+	static const int addrs_takes[] = { 'v', 0 };
+	static const int resolve_takes[] = { '4', '6', 'v', OPT_NETWORK,
+	    OPT_6PLANE, 0 };
+	static const int probe_takes[] = { '4', '6', 'v', 's', 'w',
+	    OPT_NETWORK, OPT_6PLANE, 0 };
+	const char **allow = calloc(argc, sizeof(*allow));
+	char seen[OPT_END] = { 0 };	/* given: 1 as -x, 2 as --long */
+	int c, li, nallow = 0;
 
+	if (!allow)
+		die(EXIT_NET, errno, "calloc");
 	opt.family = AF_UNSPEC;
 	opt.wait_ms = -1;
 	opt.maxconns = MAXCONNS;
 	opterr = 0;	/* our own one-line messages, named "ztpipe:" */
-	while ((c = getopt_long(argc, argv, ":46dhi:klm:PR:s:vVw:z", longopts,
-	    NULL)) != -1) {
+	/* li is set for a long option only, so reset it before each call. */
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
+	    (li = -1, &li))) != -1) {
+		if (c > 0 && c < OPT_END)
+			seen[c] = li >= 0 ? 2 : 1;
 		switch (c) {
 		case '4': opt.family = AF_INET; break;
 		case '6': opt.family = AF_INET6; break;
 		case 'd': opt.nostdin = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case OPT_ADDRS: opt.addrs = 1; break;
-		case OPT_ALLOW: allow_add(optarg); break;
+		/* Read once -l is known to be given: see allow_add below. */
+		case OPT_ALLOW: allow[nallow++] = optarg; break;
 		case OPT_CHAT: opt.chat = opt.keep = 1; break;
 		case OPT_NETWORK: opt.network = optarg; break;
 		case OPT_6PLANE: opt.sixplane = 1; break;
@@ -2702,13 +2873,13 @@ parse_args(int argc, char **argv)
 			    "bad idle time: %s") * 1000;
 			break;
 		case 'P':
-			if (!optarg || strcmp(optarg, "auto") == 0)
+			if (!optarg)
 				opt.progress = isatty(STDERR_FILENO);
 			else if (strcmp(optarg, "always") == 0)
 				opt.progress = 1;
 			else
-				usage_error("bad --progress: %s (auto or "
-				    "always)", optarg);
+				usage_error("bad value for --progress: '%s' "
+				    "(--progress=always, or -P alone)", optarg);
 			break;
 		case 'R':
 			opt.retry_ms = number_arg(optarg, 1, INT_MAX / 1000,
@@ -2730,13 +2901,37 @@ parse_args(int argc, char **argv)
 			    "bad wait: %s") * 1000;
 			break;
 		case ':':
-			usage_error("%s needs a value", argv[optind - 1]);
+			if (strncmp(argv[optind - 1], "--", 2) == 0)
+				long_error(argv[optind - 1]);
+			usage_error("-%c needs a value", optopt);
 		default:
-			flag[1] = (char)optopt;
-			usage_error("unknown option: %s",
-			    optopt ? flag : argv[optind - 1]);
+			/*
+			 * A long option refused leaves optopt 0 (unknown,
+			 * ambiguous) or its value, which is never an unknown
+			 * letter; an unknown letter is a short one.
+			 */
+			if (optopt == 0 || optopt >= OPT_6PLANE ||
+			    (optopt != ':' && strchr(shortopts, optopt)))
+				long_error(argv[optind - 1]);
+			short_error(optopt, argc, argv);
 		}
 	}
+	if (opt.addrs)
+		only_with(OPT_ADDRS, addrs_takes, seen);
+	else if (opt.resolve)
+		only_with(OPT_RESOLVE, resolve_takes, seen);
+	else if (opt.probe)
+		only_with('z', probe_takes, seen);
+	if (nallow && !opt.listen)
+		usage_error("%s is for listeners, with -l", "--allow");
+	/*
+	 * Only now: "--allow zt" scans the ZeroTier interfaces and fails
+	 * with status 1 when there are none, which must not hide the usage
+	 * error of a missing -l.
+	 */
+	for (int i = 0; i < nallow; i++)
+		allow_add(allow[i]);
+	free(allow);
 	argc -= optind;
 	argv += optind;
 	if (opt.addrs) {
@@ -2744,8 +2939,6 @@ parse_args(int argc, char **argv)
 			usage_error("--addrs takes no arguments: %s", argv[0]);
 		return;
 	}
-	if (opt.nallow && !opt.listen)
-		usage_error("%s is for listeners, with -l", "--allow");
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
 	if (opt.name && !*opt.name)
@@ -2772,8 +2965,6 @@ parse_args(int argc, char **argv)
 		if (argc == 2)
 			opt.port = argv[1];
 	}
-	if (opt.probe && opt.listen)
-		usage_error("%s is for dialling, not with -l", "-z");
 	if (!opt.port)
 		opt.port = DEFAULT_PORT;
 	if (opt.probe && parse_range(opt.port, &opt.port_lo, &opt.port_hi) == 0)

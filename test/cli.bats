@@ -3,6 +3,25 @@
 
 load helper
 
+teardown() {
+	[ -z "${TMUX_SOCK:-}" ] || tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	stop_bg
+}
+
+# usage_fails MESSAGE ARGS...: ztpipe ARGS is a usage error (status 2,
+# nothing on stdout) whose first line is exactly "ztpipe: MESSAGE".
+usage_fails() {
+	local want=$1
+	shift
+	run --separate-stderr timeout 5 "$ZTPIPE" "$@" </dev/null
+	if [ "$status" -ne 2 ] || [ -n "$output" ] ||
+	    [ "${stderr_lines[0]}" != "ztpipe: $want" ]; then
+		echo "ztpipe $*: status $status, stderr '$stderr'; want 'ztpipe: $want'" >&2
+		return 1
+	fi
+	[ "${stderr_lines[1]}" = "Try 'ztpipe --help'." ]
+}
+
 @test "--help prints usage to stdout and exits 0" {
 	run --separate-stderr "$ZTPIPE" --help
 	[ "$status" -eq 0 ]
@@ -43,6 +62,108 @@ load helper
 	run --separate-stderr "$ZTPIPE" 127.0.0.1 -w
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == "ztpipe: -w needs a value"* ]] || false
+}
+
+@test "a long option given a value it does not take says so, quoting it as typed" {
+	usage_fails "--chat takes no value: --chat=1" --chat=1 -l
+	usage_fails "--chat takes no value: --ch=yes" --ch=yes -l
+	usage_fails "--help takes no value: --help=x" --help=x
+	usage_fails "--listen takes no value: --listen=" --listen= 9000
+	usage_fails "--no-stdin takes no value: --no=1" 127.0.0.1 --no=1
+}
+
+@test "an ambiguous long option lists what it could be" {
+	usage_fails "ambiguous option: --n could be --no-stdin, --name, --network" --n 127.0.0.1
+	usage_fails "ambiguous option: --n=3 could be --no-stdin, --name, --network" 127.0.0.1 --n=3
+	usage_fails "ambiguous option: --ver could be --verbose, --version" --ver
+	# a unique prefix, or a whole name that begins another, is no error
+	run --separate-stderr timeout 5 "$ZTPIPE" --vers
+	[ "$status" -eq 0 ]
+	[[ "$output" == ztpipe\ * ]] || false
+}
+
+@test "an unknown option is quoted as typed, even inside a word of letters" {
+	usage_fails "unknown option: --bogus=1" --bogus=1 127.0.0.1
+	usage_fails "unknown option: --=x" --=x 127.0.0.1
+	usage_fails "unknown option: -x (in -vx)" -vx 127.0.0.1
+	usage_fails "unknown option: -x (in -lxk)" 127.0.0.1 -lxk
+	usage_fails "unknown option: -ş" -ş 127.0.0.1
+}
+
+@test "-P with a value attached says -P takes none and which option does" {
+	usage_fails "-P takes no value (--progress=VALUE does): -Palways" -Palways 127.0.0.1
+	usage_fails "-P takes no value (--progress=VALUE does): -P=always" -P=always 127.0.0.1
+	usage_fails "-P takes no value (--progress=VALUE does): -vPalways" 127.0.0.1 -vPalways
+	usage_fails "-l takes no value: -l=9000" -l=9000
+}
+
+@test "a long option without its value names it as typed" {
+	usage_fails "--wait needs a value: --wa" 127.0.0.1 --wa
+	usage_fails "--wait needs a value" 127.0.0.1 --wait
+	usage_fails "-w needs a value" 127.0.0.1 -vw
+}
+
+@test "--progress takes exactly the values --help shows" {
+	run "$ZTPIPE" --help
+	[[ "$output" == *"-P, --progress "* ]] || false
+	[[ "$output" == *"--progress=always "* ]] || false
+	[[ "$output" != *auto* ]] || false
+	usage_fails "bad value for --progress: 'auto' (--progress=always, or -P alone)" --progress=auto 127.0.0.1
+	usage_fails "bad value for --progress: '' (--progress=always, or -P alone)" --progress= 127.0.0.1
+	usage_fails "bad value for --progress: 'Always' (--progress=always, or -P alone)" --prog=Always 127.0.0.1
+}
+
+@test "--resolve, --addrs and -z refuse the options they would ignore, without crashing" {
+	usage_fails "-l cannot be used with --resolve" -l --resolve
+	usage_fails "--listen cannot be used with --resolve" --resolve --listen 127.0.0.1
+	usage_fails "-k cannot be used with --resolve" --resolve -k 127.0.0.1
+	usage_fails "-i cannot be used with --resolve" --resolve -i 5 127.0.0.1
+	usage_fails "-R cannot be used with --resolve" -R 2 --resolve 127.0.0.1
+	usage_fails "-l cannot be used with --addrs" --addrs -l
+	usage_fails "--resolve cannot be used with --addrs" --addrs --resolve 127.0.0.1
+	usage_fails "-4 cannot be used with --addrs" -4 --addrs
+	usage_fails "-l cannot be used with -z" -lz 9000
+	usage_fails "--chat cannot be used with -z" -z --chat 127.0.0.1
+	usage_fails "-R cannot be used with -z" -z -R 3 127.0.0.1
+	usage_fails "-d cannot be used with --probe" --probe -d 127.0.0.1
+}
+
+@test "--resolve and -z still take the options that apply to them" {
+	run --separate-stderr timeout 5 "$ZTPIPE" --resolve -4 -v 127.0.0.1
+	[ "$status" -eq 0 ]
+	[ "$output" = 127.0.0.1 ]
+	local port
+	port=$(free_port)
+	run --separate-stderr timeout 5 "$ZTPIPE" -z -4 -v -w 1 -s 127.0.0.1 127.0.0.1 "$port"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"Connection refused"* ]] || false
+}
+
+@test "^D at the peer address: prompt prints its error on a line of its own" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	TMUX_SOCK=ztpipe-cli-$$-$BATS_TEST_NUMBER
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	local port
+	tm new-session -d -s empty -x 100 -y 20 "bash -c '
+timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
+	screen_has empty 'peer address:'
+	tm send-keys -t empty C-d
+	screen_has empty 'status=2'
+	run tm capture-pane -p -t empty
+	echo "$output"
+	grep -qx 'peer address:' <<<"$output"
+	grep -qx 'ztpipe: no host to connect to' <<<"$output"
+	# An address ended by ^D instead of Enter: the dial's error too.
+	port=$(free_port)
+	tm new-session -d -s typed -x 100 -y 20 "bash -c '
+timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
+	screen_has typed 'peer address:'
+	tm send-keys -t typed "127.0.0.1 $port" C-d C-d
+	screen_has typed 'status=1'
+	run tm capture-pane -p -t typed
+	echo "$output"
+	grep -qx "peer address: 127.0.0.1 $port" <<<"$output"
+	grep -qx "ztpipe: connect to 127.0.0.1 port $port: Connection refused" <<<"$output"
 }
 
 @test "no host to dial is a usage error" {

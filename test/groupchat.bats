@@ -137,6 +137,67 @@ expect(b, "] ^[[2Jclear^G \ufffd\ufffd bad\ufffd\ufffd ok \U0001f642 ^?\n".encod
 	! grep -q $'\x1b' "$BATS_TEST_TMPDIR/srv.out"
 }
 
+@test "bidirectional overrides and invisible characters in a line are shown as \\u202e, not obeyed" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+say(a, "pay \u202etxt.exe\u202c \u2066iso\u2069 \u200bzw\u200d\u200e\u200f \u2028ls\u2029 \ufeffbom so\u00adft \U000e0041tag\U000e007f \u061calm")
+expect(b, r"] pay \u202etxt.exe\u202c \u2066iso\u2069 \u200bzw\u200d\u200e\u200f \u2028ls\u2029 \ufeffbom so\u00adft \U000e0041tag\U000e007f \u061calm" + "\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_for_file "$BATS_TEST_TMPDIR/srv.out" 'txt.exe'
+	# The listener's own terminal gets the same escapes, never the raw bytes.
+	grep -qF '\u202etxt.exe' "$BATS_TEST_TMPDIR/srv.out"
+	! grep -q $'\u202e\\|\u200b\\|\u2028\\|\ufeff\\|\u00ad' "$BATS_TEST_TMPDIR/srv.out"
+}
+
+@test "a name that ends in an open right-to-left override cannot turn other lines around" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+say(a, "/name admin\u200b\u202e")
+expect(b, r"* 127.0.0.1 is now admin\u200b\u202e" + "\n")
+say(a, "hello")
+expect(b, r"[admin\u200b\u202e] hello" + "\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_for_file "$BATS_TEST_TMPDIR/srv.out" 'hello'
+	! grep -q $'\u202e' "$BATS_TEST_TMPDIR/srv.out"
+}
+
+@test "the operator's --name and typed lines have invisible characters escaped too" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 5<>"$BATS_TEST_TMPDIR/in"
+	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg --chat --name $'op\u2067' 127.0.0.1 0
+	chat_py '
+a = conn()
+open(sys.argv[2], "w").write("go\n")
+expect(a, r"[op\u2067] a\u00adb \u2028 ok" + "\n")
+' "$BATS_TEST_TMPDIR/ready" 3>&- 5>&- &
+	local py=$!
+	BG_PIDS+=("$py")
+	wait_for_file "$BATS_TEST_TMPDIR/ready" go
+	echo $'a\u00adb \u2028 ok' >&5
+	wait_exit "$py" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "letters, accents and emoji still pass untouched next to an escaped character" {
+	listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+say(a, "çağrı e\u0301 \U0001f642 \u00a0nbsp \ufe0f\u200bx")
+expect(b, "] çağrı e\u0301 \U0001f642 \u00a0nbsp \ufe0f" + r"\u200bx" + "\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "a ztpipe client's --name is its name in the chat" {
 	listen_bg --chat 127.0.0.1 0
 	run chat_py '

@@ -85,6 +85,37 @@ PY
 	[ "$stderr" = "ztpipe: connect to 127.0.0.1 port $port: Connection refused" ]
 }
 
+# now_ms: wall-clock milliseconds, for lower bounds finer than $SECONDS.
+now_ms() {
+	date +%s%3N
+}
+
+@test "-R 2 keeps trying for the whole 2 s when nothing listens, then exits 1" {
+	local port t0 took
+	port=$(free_port)
+	t0=$(now_ms)
+	run --separate-stderr timeout 20 "$ZTPIPE" -R 2 127.0.0.1 "$port" </dev/null
+	took=$(($(now_ms) - t0))
+	echo "took $took ms"
+	[ "$status" -eq 1 ]
+	[ "$took" -ge 2000 ]
+	[ "$took" -lt 15000 ]
+	[ "$stderr" = "ztpipe: connect to 127.0.0.1 port $port: Connection refused" ]
+}
+
+@test "-R 3 on a name with several addresses tries all of them for the whole 3 s" {
+	local port t0 took
+	port=$(free_port)
+	t0=$(now_ms)
+	run --separate-stderr timeout 20 "$ZTPIPE" -R 3 -v localhost "$port" </dev/null
+	took=$(($(now_ms) - t0))
+	echo "took $took ms"
+	[ "$status" -eq 1 ]
+	[ "$took" -ge 3000 ]
+	[ "$took" -lt 15000 ]
+	[[ "$stderr" == *"trying again"* ]] || false
+}
+
 @test "-i ends a silent session with status 0" {
 	listen_bg 127.0.0.1 0
 	SECONDS=0

@@ -135,6 +135,21 @@ no_zt_here() {
 	[[ "$stderr" == *"--allow is for listeners, with -l"* ]] || false
 }
 
+@test "--allow zt without -l is a usage error (2), not a missing ZeroTier (1)" {
+	no_zt_here
+	run --separate-stderr timeout 5 "$ZTPIPE" --allow zt 127.0.0.1 1 </dev/null
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: --allow is for listeners, with -l" ]
+	run --separate-stderr timeout 5 "$ZTPIPE" -k --allow 10.0.0.0/8,zt 127.0.0.1 </dev/null
+	[ "$status" -eq 2 ]
+	run --separate-stderr timeout 5 "$ZTPIPE" --allow zt -z 127.0.0.1 1 </dev/null
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: --allow cannot be used with -z" ]
+	run --separate-stderr timeout 5 "$ZTPIPE" --resolve --allow zt 127.0.0.1 </dev/null
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: --allow cannot be used with --resolve" ]
+}
+
 @test "--addrs with no ZeroTier interface: status 1 and what to check" {
 	no_zt_here
 	run --separate-stderr timeout 5 "$ZTPIPE" --addrs
@@ -324,6 +339,18 @@ ztpipe $NODE_A $PORT" ]
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 	grep -q "connection from 10.147.17.2 port" "$LISTEN_ERR"
+}
+
+@test "with ZeroTier up, --allow zt without -l is a usage error and dials nothing" {
+	netns_up
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_A" 0
+	run --separate-stderr in_ns "$NS_B" timeout 5 "$ZTPIPE" --allow zt 10.147.17.1 "$PORT" <<<"nothing"
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: --allow is for listeners, with -l" ]
+	# the listener saw no one: it still waits
+	sleep 0.3
+	kill -0 "$LISTEN_PID"
+	! grep -q 'connection from' "$LISTEN_ERR"
 }
 
 @test "a peer whose ZeroTier link is down: gives up after -w, hint names the interface" {
