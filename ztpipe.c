@@ -116,6 +116,13 @@ struct route {
 	int stop_status;		/* exit status after a signal */
 };
 
+/* The splice loop: one direction, from -> to. */
+struct flow {
+	int from, to;
+	int pipe;	/* a pipe on our side: splice; else read here */
+	int wait;	/* the fd it waits on, -1: try now */
+};
+
 /* An address or prefix: --allow entries, ZeroTier subnets. */
 struct cidr {
 	int family;		/* AF_INET or AF_INET6 */
@@ -268,51 +275,40 @@ static int cidr_match(const struct cidr *c, const struct cidr *a);
 static void allow_add(const char *list);
 static void allow_push(const struct cidr *c);
 static int allowed(const struct sockaddr *sa);
+static size_t utf8_len(const unsigned char *s, size_t n, unsigned long *cp);
+static int invisible(unsigned long cp);
+static size_t chat_clean(const char *in, size_t len, char *out);
+static void nick_set(char *nick, const char *s, size_t len);
 static struct peer *peer_add(int fd, const struct sockaddr *sa);
 static void peer_free(struct peer *p);
-static void peer_close(struct peer *p);
-static void peer_reset(struct peer *p);
+static void linger0(int fd);
+static void peer_close(struct peer *p, int reset);
 static int peer_reading(const struct peer *p);
 static int peer_writing(const struct peer *p);
 static void peer_input_done(struct peer *p, int err);
 static void peer_output_done(struct peer *p, int err);
 static size_t peer_out(const struct peer *p, const char **data);
-static int peer_unsent(const struct peer *p);
-static int peer_full(const struct peer *p);
-static short peer_events(const struct peer *p);
 static void peer_read(struct peer *p);
 static void peer_write(struct peer *p);
 static int abort_unsent(void);
 static void fail(int errnum, const char *fmt, ...) NORETURN;
 static int stdin_wanted(void);
-static void stdin_close(void);
 static void stdin_read(void);
-static void stdout_from(struct buf *src, size_t len);
-static void stdout_fail(int errnum) NORETURN;
 static void stdout_write(void);
 static void stdout_close(void);
 static int peer_evict(void);
-static void refuse(int fd, const char *name, const char *why);
 static void accept_peer(void);
-static size_t utf8_len(const unsigned char *s, size_t n, unsigned long *cp);
-static int invisible(unsigned long cp);
-static size_t chat_clean(const char *in, size_t len, char *out);
-static void nick_set(char *nick, const char *s, size_t len);
-static void chat_line(struct peer *p, const char *line, size_t len);
-static void chat_send(const char *msg, size_t len, const struct peer *from,
-    int to_stdout);
-static void chat_notice(const char *nick, const char *what);
-static int chat_room(const struct peer *from, size_t len);
-static size_t line_first(const struct buf *b, int final, size_t max);
 static void ring_release(void);
 static void pipe_move(void);
 static int pipe_over(void);
 static void pipe_joined(struct peer *p);
-static void pipe_left(struct peer *p);
+static void peer_left(struct peer *p);
 static void merge_move(void);
-static int merge_over(void);
-static void merge_joined(struct peer *p);
-static void merge_left(struct peer *p);
+static size_t line_first(const struct buf *b, int final, size_t max);
+static void chat_send(const char *msg, size_t len, const struct peer *from,
+    int to_stdout);
+static void chat_notice(const char *nick, const char *what);
+static int chat_line(struct peer *p, const char *line, size_t len);
 static void chat_move(void);
 static void chat_joined(struct peer *p);
 static void chat_left(struct peer *p);
@@ -325,6 +321,9 @@ static void run(void);
 static void splice_run(void);
 static int splice_fd(int fd);
 static void pipe_start(void);
+#ifdef SPLICE_F_MOVE
+static int flow_splice(struct flow *f, struct peer *p, int up);
+#endif
 static void on_signal(int sig);
 static void restore_flags(void);
 static void setup_signals(void);
@@ -1268,443 +1267,7 @@ allowed(const struct sockaddr *sa)
 	return 0;
 }
 
-/* ---- endpoints: peers ---- */
-
-static struct peer *
-peer_add(int fd, const struct sockaddr *sa)
-{
-	struct peer *p, **grown;
-	int cap = peers.cap ? peers.cap * 2 : 8;
-
-	if (peers.n == peers.cap) {
-		if (!(grown = realloc(peers.p, cap * sizeof(*grown))))
-			return NULL;
-		peers.p = grown;
-		peers.cap = cap;
-	}
-	if (!(p = calloc(1, sizeof(*p))) ||
-	    buf_init(&p->in, ss.route->inbuf) < 0 ||
-	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
-		if (p)
-			peer_free(p);
-		return NULL;
-	}
-	p->fd = fd;
-	p->serial = ++peers.serials;
-	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
-	p->moved_at = tm.last_data = ss.now;
-	addr_name(sa, p->name, sizeof(p->name));
-	/* Its chat name is its address, until it sends "/name ...". */
-	snprintf(p->nick, sizeof(p->nick), "%.*s",
-	    (int)strcspn(p->name, " "), p->name);
-	tune_socket(fd);
-	peers.nconn++;
-	peers.p[peers.n++] = p;
-	return p;
-}
-
-static void
-peer_free(struct peer *p)
-{
-	free(p->in.data);
-	free(p->out.data);
-	free(p);
-}
-
-/*
- * Close our end.  On a normal end both directions are done by now, so
- * no unread input turns the close into a reset.
- */
-static void
-peer_close(struct peer *p)
-{
-	if (p->fd < 0)
-		return;
-	close(p->fd);
-	p->fd = -1;
-	p->life = DRAINING;
-	peers.nconn--;
-}
-
-/*
- * A deliberate abort: a reset (SO_LINGER 0), never a clean FIN, so the
- * other end cannot take a cut transfer for a whole one.
- */
-static void
-peer_reset(struct peer *p)
-{
-	struct linger lg = { 1, 0 };
-
-	if (p->fd >= 0)
-		(void)setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	peer_close(p);
-}
-
-static int
-peer_reading(const struct peer *p)
-{
-	return p->life == OPEN || p->life == OUTPUT_DONE;
-}
-
-static int
-peer_writing(const struct peer *p)
-{
-	return p->life == OPEN || p->life == INPUT_DONE;
-}
-
-/* Nothing more will come from it: FIN (err 0), or an error. */
-static void
-peer_input_done(struct peer *p, int err)
-{
-	if (err && !p->err)
-		p->err = err;
-	if (!err) {
-		p->fin = 1;
-		note("%s closed its side", p->name);
-	}
-	if (err || p->life == OUTPUT_DONE)
-		peer_close(p);
-	else
-		p->life = INPUT_DONE;
-}
-
-/*
- * We send it nothing more: FIN once stdin is all out (err 0), or a
- * write failed.  After a failed write it is still read dry: the bytes
- * it sent before the error are still in the kernel, and they are its.
- */
-static void
-peer_output_done(struct peer *p, int err)
-{
-	if (err && !p->err)
-		p->err = err;
-	else if (!err && shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-		say(errno, "shutdown %s", p->name);
-	if (p->life == INPUT_DONE)
-		peer_close(p);
-	else
-		p->life = OUTPUT_DONE;
-}
-
-/* What waits to be sent to it: its own queue, or the stdin ring past its cursor. */
-static size_t
-peer_out(const struct peer *p, const char **data)
-{
-	size_t off = p->sent - io.ring_base;
-
-	if (p->out.data) {
-		*data = p->out.data + p->out.start;
-		return buf_len(&p->out);
-	}
-	*data = io.ring.data + io.ring.start + off;
-	return buf_len(&io.ring) - off;
-}
-
-/*
- * Bytes queued for it, or waiting in stdin (a file or a busy pipe
- * mid-transfer; a silent pipe or terminal owes nothing yet).
- */
-static int
-peer_unsent(const struct peer *p)
-{
-	const char *data;
-	int n = 0;
-
-	if (!peer_writing(p))
-		return 0;
-	if (peer_out(p, &data) > 0)
-		return 1;
-	return !p->out.data && io.in_open && !opt.nostdin &&
-	    ioctl(STDIN_FILENO, FIONREAD, &n) == 0 && n > 0;
-}
-
-/* Its output is full and others wait on it (the stuck rule). */
-static int
-peer_full(const struct peer *p)
-{
-	if (!peer_writing(p))
-		return 0;
-	if (p->out.data)
-		return buf_room(&p->out) < CHATLINE;
-	return buf_room(&io.ring) == 0 && p->sent == io.ring_base;
-}
-
-static short
-peer_events(const struct peer *p)
-{
-	const char *data;
-	short ev = 0;
-
-	if (peer_reading(p) && !ss.stopping && buf_room(&p->in) > 0)
-		ev |= POLLIN;
-	if (peer_writing(p) && p->wblocked && peer_out(p, &data) > 0)
-		ev |= POLLOUT;
-	return ev;
-}
-
-static void
-peer_read(struct peer *p)
-{
-	ssize_t n = buf_fill(&p->in, p->fd);
-
-	if (n > 0) {
-		ss.nrecv += n;
-		tm.last_data = ss.now;
-	} else if (n == 0) {
-		peer_input_done(p, 0);
-	} else if (errno != EAGAIN && errno != EINTR) {
-		peer_input_done(p, errno);
-	}
-}
-
-static void
-peer_write(struct peer *p)
-{
-	const char *data;
-	size_t len = peer_out(p, &data);
-	ssize_t n;
-
-	if (len == 0 || !peer_writing(p))
-		return;
-	if ((n = write(p->fd, data, len)) > 0) {
-		if (p->out.data)
-			p->out.start += n;
-		else
-			p->sent += n;
-		ss.nsent += n;
-		p->moved_at = tm.last_data = ss.now;
-		p->wblocked = (size_t)n < len;	/* the socket is full */
-	} else if (errno == EAGAIN) {
-		p->wblocked = 1;
-	} else if (errno != EINTR) {
-		peer_output_done(p, errno);
-	}
-}
-
-/* Reset every peer still owed bytes; how many. */
-static int
-abort_unsent(void)
-{
-	int n = 0;
-
-	for (int i = 0; i < peers.n; i++)
-		if (peers.p[i]->fd >= 0 && peer_unsent(peers.p[i])) {
-			peer_reset(peers.p[i]);
-			n++;
-		}
-	return n;
-}
-
-/*
- * A fatal error mid-session: say it (errnum and fmt as say(); no fmt,
- * no message) and reset every peer, so none takes the cut for an end.
- */
-static void
-fail(int errnum, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		vsay(errnum, fmt, ap);
-		va_end(ap);
-	}
-	for (int i = 0; i < peers.n; i++)
-		peer_reset(peers.p[i]);
-	exit(EXIT_NET);
-}
-
-/* ---- endpoints: stdin and stdout ---- */
-
-static int
-stdin_wanted(void)
-{
-	int taker = ss.route->alone;
-
-	for (int i = 0; i < peers.n && !taker; i++)
-		taker = peer_writing(peers.p[i]);
-	return taker && io.in_open && !opt.nostdin && !ss.stopping &&
-	    buf_room(&io.ring) > 0;
-}
-
-static void
-stdin_close(void)
-{
-	io.in_open = 0;
-	note("stdin closed");
-}
-
-/*
- * A stdin that cannot be read at all (nohup and background jobs leave
- * fd 0 write-only) is a closed one; any other read error cuts stdin
- * short, so the session fails.
- */
-static void
-stdin_read(void)
-{
-	ssize_t n = buf_fill(&io.ring, STDIN_FILENO);
-
-	if (n > 0)
-		tm.last_data = ss.now;
-	else if (n == 0 || errno == EBADF)
-		stdin_close();
-	else if (errno != EAGAIN && errno != EINTR)
-		fail(errno, "read from stdin");
-}
-
-/* Write *src's next len bytes to stdout, then ask the route for more. */
-static void
-stdout_from(struct buf *src, size_t len)
-{
-	io.src = src;
-	io.owed = len;
-}
-
-static void
-stdout_fail(int errnum)
-{
-	/* A reader that left (EPIPE) is an ordinary end of a pipeline. */
-	fail(errnum == EPIPE ? 0 : errnum, errnum == EPIPE ? NULL :
-	    "write to stdout");
-}
-
-static void
-stdout_write(void)
-{
-	ssize_t n;
-
-	/* A few chunks a round: with many peers, one each round is slow. */
-	for (int i = 0; i < 64 && io.src && !io.wblocked; i++) {
-		if ((n = write(STDOUT_FILENO, io.src->data + io.src->start,
-		    io.owed)) < 0) {
-			if (errno == EAGAIN)
-				io.wblocked = 1;
-			else if (errno != EINTR)
-				stdout_fail(errno);
-			return;
-		}
-		io.src->start += n;
-		tm.last_data = ss.now;
-		if ((io.owed -= n) > 0) {
-			io.wblocked = 1;	/* a short write: it is full */
-		} else {
-			io.src = NULL;
-			ss.route->move();
-		}
-	}
-}
-
-/*
- * The peer has finished sending and its bytes are out: let whoever
- * reads our stdout see the end too, while stdin goes on being sent.
- * A pipe is swapped for /dev/null, so fd 1 stays taken.
- */
-static void
-stdout_close(void)
-{
-	struct stat sb;
-	int fd;
-
-	if (!io.out_open)
-		return;
-	io.out_open = 0;
-	if (fstat(STDOUT_FILENO, &sb) < 0)
-		return;
-	if (S_ISSOCK(sb.st_mode)) {
-		(void)shutdown(STDOUT_FILENO, SHUT_WR);
-	} else if (S_ISFIFO(sb.st_mode) &&
-	    (fd = open("/dev/null", O_WRONLY)) >= 0) {
-		(void)dup2(fd, STDOUT_FILENO);
-		close(fd);
-	}
-}
-
-/* ---- the listener ---- */
-
-/* Close a peer that has sent FIN, to make room for a new one; 0 if none. */
-static int
-peer_evict(void)
-{
-	const char *data;
-
-	for (int i = 0; i < peers.n; i++) {
-		struct peer *p = peers.p[i];
-
-		if (p->life != INPUT_DONE)
-			continue;
-		note("%s had closed its side; closed to make room", p->name);
-		if (peer_out(p, &data) > 0)
-			peer_reset(p);
-		else
-			peer_close(p);
-		return 1;
-	}
-	return 0;
-}
-
-/* Turn a caller away with a reset: it must not read refusal as an end. */
-static void
-refuse(int fd, const char *name, const char *why)
-{
-	struct linger lg = { 1, 0 };
-
-	note("refused %s: %s", name, why);
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
-static void
-accept_peer(void)
-{
-	struct sockaddr_storage sa;
-	socklen_t sl = sizeof(sa);
-	char name[NAMESZ], why[32];
-	struct peer *p;
-	int fd;
-
-	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM) {
-			/* Out of fds: the caller waits in the backlog a while. */
-			if (!peer_evict()) {
-				note("accept: %s; trying again shortly",
-				    strerror(errno));
-				tm.accept = ss.now + 100;
-			}
-		} else if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED) {
-			say(errno, "accept");
-		}
-		return;
-	}
-	addr_name((struct sockaddr *)&sa, name, sizeof(name));
-	if (!allowed((struct sockaddr *)&sa)) {
-		refuse(fd, name, "not in --allow");
-		return;
-	}
-	if (peers.nconn >= opt.maxconns && !peer_evict()) {
-		snprintf(why, sizeof(why), "%d peers already", peers.nconn);
-		refuse(fd, name, why);
-		return;
-	}
-	if (set_nonblock(fd, NULL) < 0 ||
-	    !(p = peer_add(fd, (struct sockaddr *)&sa))) {
-		say(errno, "refused %s", name);
-		refuse(fd, name, "out of memory");
-		return;
-	}
-	note("connection from %s", p->name);
-	ss.route->joined(p);
-}
-
-/* ---- chat ---- */
-
-/*
- * A chat line goes to everyone but its sender, with a name in front and
- * its control bytes made visible, so unlike the stdin broadcast of -k it
- * cannot be one shared ring with a cursor per peer: each peer gets its
- * own queue of finished lines (CHATQ), and one that overflows is dropped.
- */
+/* ---- text for terminals ---- */
 
 /*
  * Length of the valid UTF-8 sequence at s (n bytes there), with its code
@@ -1803,77 +1366,350 @@ nick_set(char *nick, const char *s, size_t len)
 		nick[chat_clean(s, len < NICKMAX ? len : NICKMAX, nick)] = '\0';
 }
 
-/* The next line (from p, or our stdin if NULL) to everyone but its sender. */
-static void
-chat_line(struct peer *p, const char *line, size_t len)
-{
-	static char msg[CHATLINE];
-	char old[sizeof(chat.nick)];
-	size_t n;
 
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	if (p && len > 6 && memcmp(line, "/name ", 6) == 0) {
-		memcpy(old, p->nick, sizeof(old));
-		nick_set(p->nick, line + 6, len - 6);
-		chat_send(msg, snprintf(msg, sizeof(msg), "* %s is now %s\n",
-		    old, p->nick), NULL, 1);
-		return;
+/* ---- endpoints: peers ---- */
+
+static struct peer *
+peer_add(int fd, const struct sockaddr *sa)
+{
+	struct peer *p, **grown;
+	int cap = peers.cap ? peers.cap * 2 : 8;
+
+	if (peers.n == peers.cap) {
+		if (!(grown = realloc(peers.p, cap * sizeof(*grown))))
+			return NULL;
+		peers.p = grown;
+		peers.cap = cap;
 	}
-	n = snprintf(msg, sizeof(msg), "[%s] ", p ? p->nick : chat.nick);
-	n += chat_clean(line, len, msg + n);
-	msg[n++] = '\n';
-	chat_send(msg, n, p, p != NULL);
+	if (!(p = calloc(1, sizeof(*p))) ||
+	    buf_init(&p->in, ss.route->inbuf) < 0 ||
+	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
+		if (p)
+			peer_free(p);
+		return NULL;
+	}
+	p->fd = fd;
+	p->serial = ++peers.serials;
+	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
+	p->moved_at = tm.last_data = ss.now;
+	addr_name(sa, p->name, sizeof(p->name));
+	/* Its chat name is its address, until it sends "/name ...". */
+	snprintf(p->nick, sizeof(p->nick), "%.*s",
+	    (int)strcspn(p->name, " "), p->name);
+	tune_socket(fd);
+	peers.nconn++;
+	peers.p[peers.n++] = p;
+	return p;
+}
+
+static void
+peer_free(struct peer *p)
+{
+	free(p->in.data);
+	free(p->out.data);
+	free(p);
 }
 
 /*
- * Queue a line for every peer but from, and for our stdout if asked.
- * The relay checked that the peers have room; stdout is never waited
- * for: what it cannot take is dropped and counted.
+ * A deliberate abort closes with a reset (SO_LINGER 0), never a clean
+ * FIN: the other end must not take a cut transfer for a whole one.
  */
 static void
-chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
+linger0(int fd)
 {
-	if (to_stdout && buf_put(&chat.q, msg, len) < 0 &&
-	    chat.dropped++ == 0)
-		note("stdout is not keeping up: chat lines for it dropped");
-	for (int i = 0; i < peers.n; i++)
-		if (peers.p[i] != from && peer_writing(peers.p[i]))
-			(void)buf_put(&peers.p[i]->out, msg, len);
+	struct linger lg = { 1, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* Normally both directions are done first: no unread input, no reset. */
+static void
+peer_close(struct peer *p, int reset)
+{
+	if (p->fd < 0)
+		return;
+	if (reset)
+		linger0(p->fd);
+	close(p->fd);
+	p->fd = -1;
+	p->life = DRAINING;
+	peers.nconn--;
+}
+
+static int
+peer_reading(const struct peer *p)
+{
+	return p->life == OPEN || p->life == OUTPUT_DONE;
+}
+
+static int
+peer_writing(const struct peer *p)
+{
+	return p->life == OPEN || p->life == INPUT_DONE;
+}
+
+/* Nothing more comes from it: FIN (err 0) or an error. */
+static void
+peer_input_done(struct peer *p, int err)
+{
+	p->err = p->err ? p->err : err;
+	if (!err) {
+		p->fin = 1;
+		note("%s closed its side", p->name);
+	}
+	if (err || p->life == OUTPUT_DONE)
+		peer_close(p, 0);
+	else
+		p->life = INPUT_DONE;
+}
+
+/*
+ * We send it nothing more: FIN once stdin is all out, or a write
+ * failed.  It is still read dry then: the bytes it sent before the
+ * error wait in the kernel, and they are its.
+ */
+static void
+peer_output_done(struct peer *p, int err)
+{
+	p->err = p->err ? p->err : err;
+	if (!err && shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+		say(errno, "shutdown %s", p->name);
+	if (p->life == INPUT_DONE)
+		peer_close(p, 0);
+	else
+		p->life = OUTPUT_DONE;
+}
+
+/* What waits to go to it: its own queue, or the stdin ring past its cursor. */
+static size_t
+peer_out(const struct peer *p, const char **data)
+{
+	const struct buf *b = p->out.data ? &p->out : &io.ring;
+	size_t off = p->out.data ? 0 : p->sent - io.ring_base;
+
+	*data = b->data + b->start + off;
+	return peer_writing(p) ? buf_len(b) - off : 0;
 }
 
 static void
-chat_notice(const char *nick, const char *what)
+peer_read(struct peer *p)
 {
-	char msg[sizeof(chat.nick) + 32];
+	ssize_t n = buf_fill(&p->in, p->fd);
 
-	chat_send(msg, snprintf(msg, sizeof(msg), "* %s %s\n", nick, what),
-	    NULL, 1);
+	if (n > 0) {
+		ss.nrecv += n;
+		tm.last_data = ss.now;
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		peer_input_done(p, n == 0 ? 0 : errno);
+	}
 }
 
-/* Can everyone but from take a line of len bytes, once dressed? */
-static int
-chat_room(const struct peer *from, size_t len)
+static void
+peer_write(struct peer *p)
 {
-	size_t need = sizeof(chat.nick) + 8 + 3 * len;
+	const char *data;
+	size_t len = peer_out(p, &data);
+	ssize_t n;
+
+	if (len == 0 || p->wblocked)
+		return;
+	if ((n = write(p->fd, data, len)) > 0) {
+		if (p->out.data)
+			p->out.start += n;
+		else
+			p->sent += n;
+		ss.nsent += n;
+		p->moved_at = tm.last_data = ss.now;
+		p->wblocked = (size_t)n < len;	/* the socket is full */
+	} else if (errno == EAGAIN) {
+		p->wblocked = 1;
+	} else if (errno != EINTR) {
+		peer_output_done(p, errno);
+	}
+}
+
+/*
+ * Reset every peer still owed bytes: queued, or waiting in stdin (a
+ * file or busy pipe mid-transfer; a silent pipe or terminal owes
+ * nothing yet).  How many.
+ */
+static int
+abort_unsent(void)
+{
+	const char *data;
+	int n = 0, waiting = 0, k = 0;
+
+	if (io.in_open && !opt.nostdin)
+		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
+	for (int i = 0; i < peers.n; i++) {
+		struct peer *p = peers.p[i];
+
+		if (peer_out(p, &data) > 0 || (peer_writing(p) &&
+		    !p->out.data && waiting)) {
+			peer_close(p, 1);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * A fatal error mid-session: say it (no fmt: silently) and reset every
+ * peer, so that none takes the cut for an end.
+ */
+static void
+fail(int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsay(errnum, fmt, ap);
+		va_end(ap);
+	}
+	for (int i = 0; i < peers.n; i++)
+		peer_close(peers.p[i], 1);
+	exit(EXIT_NET);
+}
+
+/* ---- endpoints: stdin, stdout, the listener ---- */
+
+static int
+stdin_wanted(void)
+{
+	int taker = ss.route->alone;
+
+	for (int i = 0; i < peers.n && !taker; i++)
+		taker = peer_writing(peers.p[i]);
+	return taker && io.in_open && !opt.nostdin && !ss.stopping &&
+	    buf_room(&io.ring) > 0;
+}
+
+/*
+ * A stdin that cannot be read at all (nohup and background jobs leave
+ * fd 0 write-only) is a closed one; any other error cuts it short.
+ */
+static void
+stdin_read(void)
+{
+	ssize_t n = buf_fill(&io.ring, STDIN_FILENO);
+
+	if (n > 0) {
+		tm.last_data = ss.now;
+	} else if (n == 0 || errno == EBADF) {
+		io.in_open = 0;
+		note("stdin closed");
+	} else if (errno != EAGAIN && errno != EINTR) {
+		fail(errno, "read from stdin");
+	}
+}
+
+/* Write the route's chunks while stdout takes them. */
+static void
+stdout_write(void)
+{
+	ssize_t n;
+
+	while (io.src && !io.wblocked) {
+		if ((n = write(STDOUT_FILENO, io.src->data + io.src->start,
+		    io.owed)) < 0) {
+			io.wblocked = errno == EAGAIN;
+			if (errno == EPIPE)	/* its reader left: no news */
+				fail(0, NULL);
+			if (errno != EAGAIN && errno != EINTR)
+				fail(errno, "write to stdout");
+			return;
+		}
+		io.src->start += n;
+		tm.last_data = ss.now;
+		io.wblocked = (io.owed -= n) > 0;	/* short: it is full */
+		if (!io.wblocked) {
+			io.src = NULL;
+			ss.route->move();
+		}
+	}
+}
+
+/*
+ * The peer has finished and its bytes are out: whoever reads our
+ * stdout sees the end too, while stdin goes on being sent.  A pipe is
+ * swapped for /dev/null, so fd 1 stays taken.
+ */
+static void
+stdout_close(void)
+{
+	struct stat sb;
+	int fd;
+
+	if (!io.out_open || fstat(STDOUT_FILENO, &sb) < 0)
+		return;
+	io.out_open = 0;
+	if (S_ISSOCK(sb.st_mode))
+		(void)shutdown(STDOUT_FILENO, SHUT_WR);
+	else if (S_ISFIFO(sb.st_mode) &&
+	    (fd = open("/dev/null", O_WRONLY)) >= 0) {
+		(void)dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+}
+
+/* Close a peer that has sent FIN, to make room for a new one; 0 if none. */
+static int
+peer_evict(void)
+{
+	const char *data;
 
 	for (int i = 0; i < peers.n; i++)
-		if (peers.p[i] != from && peer_writing(peers.p[i]) &&
-		    buf_room(&peers.p[i]->out) < need)
-			return 0;
-	return 1;
+		if (peers.p[i]->life == INPUT_DONE) {
+			note("%s had closed its side; closed to make room",
+			    peers.p[i]->name);
+			peer_close(peers.p[i], peer_out(peers.p[i], &data) > 0);
+			return 1;
+		}
+	return 0;
 }
 
-/* The first line queued in b, or its rest once final or max long; 0 if none. */
-static size_t
-line_first(const struct buf *b, int final, size_t max)
+static void
+accept_peer(void)
 {
-	size_t len = buf_len(b) < max ? buf_len(b) : max;
-	const char *nl = memchr(b->data + b->start, '\n', len);
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	char name[NAMESZ];
+	struct peer *p;
+	int fd;
 
-	if (nl)
-		return nl - (b->data + b->start) + 1;
-	return (final || len >= max) ? len : 0;
+	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of fds: the caller waits in the backlog a while. */
+			if (!peer_evict()) {
+				note("accept: %s; trying again shortly",
+				    strerror(errno));
+				tm.accept = ss.now + 100;
+			}
+		} else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			say(errno, "accept");
+		}
+		return;
+	}
+	addr_name((struct sockaddr *)&sa, name, sizeof(name));
+	/* Refused callers get a reset: they must not read refusal as an end. */
+	if (!allowed((struct sockaddr *)&sa)) {
+		note("refused %s: not in --allow", name);
+	} else if (peers.nconn >= opt.maxconns && !peer_evict()) {
+		note("refused %s: %d peers already", name, peers.nconn);
+	} else if (set_nonblock(fd, NULL) < 0 ||
+	    !(p = peer_add(fd, (struct sockaddr *)&sa))) {
+		say(errno, "refused %s", name);
+	} else {
+		note("connection from %s", p->name);
+		if (ss.route->joined)
+			ss.route->joined(p);
+		return;
+	}
+	linger0(fd);
+	close(fd);
 }
 
 /* ---- routes: where the bytes go ---- */
@@ -1901,10 +1737,12 @@ pipe_move(void)
 
 	if (!p || io.src)
 		return;
-	if (buf_len(&p->in) > 0)
-		stdout_from(&p->in, buf_len(&p->in));
-	else if (!peer_reading(p))
+	if (buf_len(&p->in) > 0) {
+		io.src = &p->in;
+		io.owed = buf_len(&p->in);
+	} else if (!peer_reading(p)) {
 		stdout_close();	/* each direction ends on its own */
+	}
 }
 
 /* Over once the peer is gone and its bytes are out. */
@@ -1914,23 +1752,28 @@ pipe_over(void)
 	return peers.serials > 0 && peers.n == 0;
 }
 
+/* One peer: later callers are refused, not left waiting. */
 static void
 pipe_joined(struct peer *p)
 {
 	(void)p;
-	/* One peer: later callers are refused, not left waiting. */
 	close(peers.lfd);
 	peers.lfd = -1;
 }
 
-/* Alone, a lost peer fails the session. */
+/*
+ * A lost peer fails a one-peer session.  With many, one that had sent
+ * FIN and then failed a write has simply gone: -v says so.
+ */
 static void
-pipe_left(struct peer *p)
+peer_left(struct peer *p)
 {
-	if (p->err) {
+	if (p->err && (!p->fin || !opt.keep))
 		say(p->err, "%s", p->name);
+	else if (p->err)
+		note("%s: %s", p->name, strerror(p->err));
+	if (p->err && !opt.keep)
 		ss.status = EXIT_NET;
-	}
 }
 
 /*
@@ -1957,56 +1800,99 @@ merge_move(void)
 				fail(errno, "realloc");
 			continue;
 		}
-		if (!final && p->in.data[p->in.start + n - 1] != '\n' &&
-		    !p->warned_long) {
-			note("%s: line longer than %d KiB, passed on in pieces",
-			    p->name, LINEMAX / 1024);
-			p->warned_long = 1;
-		}
 		mg.rr = (mg.rr + i + 1) % peers.n;
 		if (mg.midline && mg.last != p->serial) {
 			/* Someone's half line is on stdout: end it first. */
 			newline.start = 0;
-			stdout_from(&newline, 1);
+			io.src = &newline;
+			io.owed = 1;
 			mg.midline = 0;
 			break;
 		}
-		stdout_from(&p->in, n);
+		io.src = &p->in;
+		io.owed = n;
 		mg.last = p->serial;
 		mg.midline = p->in.data[p->in.start + n - 1] != '\n';
+		if (mg.midline && !final && !p->warned_long) {
+			note("%s: line longer than %d KiB, passed on in pieces",
+			    p->name, LINEMAX / 1024);
+			p->warned_long = 1;
+		}
 	}
 }
 
-static int
-merge_over(void)
+/* The first line queued in b, or its rest once final or max long; 0 if none. */
+static size_t
+line_first(const struct buf *b, int final, size_t max)
 {
-	return 0;	/* a listener with -k ends on a signal or -i */
-}
+	size_t len = buf_len(b) < max ? buf_len(b) : max;
+	const char *nl = memchr(b->data + b->start, '\n', len);
 
-static void
-merge_joined(struct peer *p)
-{
-	(void)p;
+	if (nl)
+		return nl - (b->data + b->start) + 1;
+	return (final || len >= max) ? len : 0;
 }
 
 /*
- * A peer that had sent FIN and then fails a write has simply gone: say
- * so under -v only.
+ * Queue a line for every peer but from (the relay checked they have
+ * room), and for our stdout if asked: stdout never holds the relay up,
+ * what it cannot take is dropped and counted.
  */
 static void
-merge_left(struct peer *p)
+chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 {
-	if (p->err && !p->fin)
-		say(p->err, "%s", p->name);
-	else if (p->err)
-		note("%s: %s", p->name, strerror(p->err));
+	if (to_stdout && buf_put(&chat.q, msg, len) < 0 &&
+	    chat.dropped++ == 0)
+		note("stdout is not keeping up: chat lines for it dropped");
+	for (int i = 0; i < peers.n; i++)
+		if (peers.p[i] != from && peer_writing(peers.p[i]))
+			(void)buf_put(&peers.p[i]->out, msg, len);
+}
+
+static void
+chat_notice(const char *nick, const char *what)
+{
+	char msg[sizeof(chat.nick) + 32];
+
+	chat_send(msg, snprintf(msg, sizeof(msg), "* %s %s\n", nick, what),
+	    NULL, 1);
 }
 
 /*
- * chat (--chat): each line of a peer goes to everyone else with the
- * sender's name, and our stdin's lines too.  A line waits until every
- * peer has room for it (the stuck rule drops one that never makes
- * room); our own stdout never holds the relay up.
+ * A line from p (or our stdin if NULL) for everyone else, if all of
+ * them have room for it; 0 if not yet.
+ */
+static int
+chat_line(struct peer *p, const char *line, size_t len)
+{
+	static char msg[CHATLINE];
+	char old[sizeof(chat.nick)];
+	size_t n;
+
+	for (int i = 0; i < peers.n; i++)
+		if (peers.p[i] != p && peer_writing(peers.p[i]) &&
+		    buf_room(&peers.p[i]->out) < sizeof(old) + 8 + 3 * len)
+			return 0;
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (p && len > 6 && memcmp(line, "/name ", 6) == 0) {
+		memcpy(old, p->nick, sizeof(old));
+		nick_set(p->nick, line + 6, len - 6);
+		chat_send(msg, snprintf(msg, sizeof(msg), "* %s is now %s\n",
+		    old, p->nick), NULL, 1);
+		return 1;
+	}
+	n = snprintf(msg, sizeof(msg), "[%s] ", p ? p->nick : chat.nick);
+	n += chat_clean(line, len, msg + n);
+	msg[n++] = '\n';
+	chat_send(msg, n, p, p != NULL);
+	return 1;
+}
+
+/*
+ * chat (--chat): a line from a peer goes to everyone else with its
+ * name, and our stdin's lines too.  A line waits until every peer has
+ * room for it (the stuck rule drops one that never makes room).
  */
 static void
 chat_move(void)
@@ -2016,20 +1902,19 @@ chat_move(void)
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
-		while ((n = line_first(&p->in, !peer_reading(p), LINEMAX)) > 0 &&
-		    chat_room(p, n)) {
-			chat_line(p, p->in.data + p->in.start, n);
+		while ((n = line_first(&p->in, !peer_reading(p), LINEMAX)) &&
+		    chat_line(p, p->in.data + p->in.start, n))
 			p->in.start += n;
-		}
 	}
-	while ((n = line_first(&io.ring, !io.in_open, LINEMAX)) > 0 &&
-	    chat_room(NULL, n)) {
-		chat_line(NULL, io.ring.data + io.ring.start, n);
+	while ((n = line_first(&io.ring, !io.in_open, LINEMAX)) &&
+	    chat_line(NULL, io.ring.data + io.ring.start, n)) {
 		io.ring.start += n;
 		io.ring_base += n;
 	}
-	if (!io.src && buf_len(&chat.q) > 0)
-		stdout_from(&chat.q, buf_len(&chat.q));
+	if (!io.src && buf_len(&chat.q) > 0) {
+		io.src = &chat.q;
+		io.owed = buf_len(&chat.q);
+	}
 }
 
 static void
@@ -2038,7 +1923,7 @@ chat_joined(struct peer *p)
 	int sz = CHATQ / 4;
 
 	/* The kernel would take megabytes for a peer that never reads:
-	 * keep them in its queue, where the stuck rule can see them. */
+	 * keep them in its queue, where the stuck rule sees them. */
 	(void)setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	chat_notice(p->nick, "joined");
 }
@@ -2046,62 +1931,24 @@ chat_joined(struct peer *p)
 static void
 chat_left(struct peer *p)
 {
-	merge_left(p);
+	peer_left(p);
 	chat_notice(p->nick, "left");
 }
 
 static const struct route pipe_route = {
-	pipe_start, pipe_move, pipe_over, pipe_joined, pipe_left,
+	pipe_start, pipe_move, pipe_over, pipe_joined, peer_left,
 	BUFSZ, 0, 0, 0, 0, EXIT_NET
 };
 static const struct route merge_route = {
-	NULL, merge_move, merge_over, merge_joined, merge_left,
+	NULL, merge_move, NULL, NULL, peer_left,
 	LINEMIN, 0, 1, 0, STUCK_MS, 0
 };
 static const struct route chat_route = {
-	NULL, chat_move, merge_over, chat_joined, chat_left,
+	NULL, chat_move, NULL, chat_joined, chat_left,
 	LINEMIN, CHATQ, 1, 1, STUCK_MS, 0
 };
 
 /* ---- the loop ---- */
-
-static void
-on_signal(int sig)
-{
-	int e = errno;
-
-	got_signal = sig;
-	(void)!write(sigpipe[1], "", 1);
-	errno = e;
-}
-
-static void
-restore_flags(void)
-{
-	/* Reverse order: when stdin and stdout share one open file, the
-	 * flags saved for stdout already had stdin's O_NONBLOCK. */
-	if (io.flags[1] >= 0)
-		(void)fcntl(STDOUT_FILENO, F_SETFL, io.flags[1]);
-	if (io.flags[0] >= 0)
-		(void)fcntl(STDIN_FILENO, F_SETFL, io.flags[0]);
-}
-
-static void
-setup_signals(void)
-{
-	struct sigaction sa;
-
-	/* A vanished peer is an error from write(), not a silent death. */
-	signal(SIGPIPE, SIG_IGN);
-	if (pipe(sigpipe) < 0 || set_nonblock(sigpipe[0], NULL) < 0 ||
-	    set_nonblock(sigpipe[1], NULL) < 0)
-		die(EXIT_NET, errno, "pipe");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 /*
  * After the route: FIN to peers that have all of stdin, close those
@@ -2113,7 +1960,7 @@ reap(void)
 	const struct route *r = ss.route;
 	unsigned long long end = io.ring_base + buf_len(&io.ring);
 	struct peer *p;
-	int j = 0;
+	int j = 0, full;
 
 	tm.stuck = 0;
 	for (int i = 0; i < peers.n; i++) {
@@ -2122,13 +1969,17 @@ reap(void)
 		    p->sent == end)
 			peer_output_done(p, 0);	/* all of stdin is out */
 		if (p->life == INPUT_DONE && io.eof_leaves)
-			peer_close(p);
-		if (!r->stuck_ms || !peer_full(p)) {
-			p->moved_at = ss.now;	/* idle is not stuck */
+			peer_close(p, 0);
+		/* The stuck rule: full this long while others wait, out. */
+		full = peer_writing(p) && (p->out.data ?
+		    buf_room(&p->out) < CHATLINE : buf_room(&io.ring) == 0 &&
+		    p->sent == io.ring_base);
+		if (!r->stuck_ms || !full) {
+			p->moved_at = ss.now;
 		} else if (ss.now - p->moved_at >= r->stuck_ms) {
 			note("%s: not reading for %.1f s, dropped", p->name,
 			    r->stuck_ms / 1000.0);
-			peer_reset(p);
+			peer_close(p, 1);
 		} else if (!tm.stuck || p->moved_at + r->stuck_ms < tm.stuck) {
 			tm.stuck = p->moved_at + r->stuck_ms;
 		}
@@ -2136,9 +1987,9 @@ reap(void)
 		    io.src != &p->in) {
 			r->left(p);
 			peer_free(p);
-			continue;
+		} else {
+			peers.p[j++] = p;
 		}
-		peers.p[j++] = p;
 	}
 	peers.n = j;
 	if (!r->outq)
@@ -2171,12 +2022,9 @@ on_signal_pipe(void)
 	if (ss.status < ss.route->stop_status)
 		ss.status = ss.route->stop_status;
 	snprintf(why, sizeof(why), "signal %d", (int)got_signal);
-	if (ss.stopping || nsig > 1) {
-		ss.leave = 1;	/* a second signal: leave now */
-		end_early(why);
-		return;
-	}
-	note("signal %d, stopping", (int)got_signal);
+	ss.leave = ss.stopping || nsig > 1;	/* a second one: now */
+	if (!ss.leave)
+		note("%s, stopping", why);
 	ss.stopping = 1;
 	tm.stop = ss.now + STOP_MS;
 	end_early(why);
@@ -2198,15 +2046,13 @@ timers_due(void)
 		progress_draw(0);
 	if (io.src)
 		tm.last_data = ss.now;	/* waiting on our stdout is not idle */
-	if (opt.idle_ms && peers.serials && !ss.stopping &&
-	    ss.now - tm.last_data >= opt.idle_ms) {
-		snprintf(why, sizeof(why), "no data for %d s",
-		    opt.idle_ms / 1000);
-		if (!end_early(why))
-			note("%s, ending", why);
-		return 1;
-	}
-	return 0;
+	if (!opt.idle_ms || !peers.serials || ss.stopping ||
+	    ss.now - tm.last_data < opt.idle_ms)
+		return 0;
+	snprintf(why, sizeof(why), "no data for %d s", opt.idle_ms / 1000);
+	if (!end_early(why))
+		note("%s, ending", why);
+	return 1;
 }
 
 /* ms until the nearest timer, -1 if none. */
@@ -2229,9 +2075,10 @@ poll_timeout(void)
 }
 
 /*
- * The general loop: route, write, reap, then poll, read each endpoint
- * and accept.  What each endpoint waits for is derived from its state every
- * round; nothing remembered from poll() can drift.
+ * The general loop: route, write, reap, then poll and read each
+ * endpoint.  What each waits for is derived from its state every round,
+ * so nothing remembered from poll() can drift; and it never sleeps
+ * while something could be written (reaping can queue a notice).
  */
 static void
 run(void)
@@ -2239,17 +2086,17 @@ run(void)
 	struct pollfd *pfd = NULL;
 	struct peer **polled = NULL;
 	const char *data;
-	int cap = 0, np, n, busy;
+	int cap = 0, np, busy;
+	short ev;
 
 	for (;;) {
 		ss.now = now_ms();
 		ss.route->move();
 		stdout_write();
 		for (int i = 0; i < peers.n; i++)
-			if (!peers.p[i]->wblocked)
-				peer_write(peers.p[i]);
+			peer_write(peers.p[i]);
 		reap();
-		if (ss.route->over() || timers_due())
+		if ((ss.route->over && ss.route->over()) || timers_due())
 			break;
 		if (cap < peers.n + 1) {
 			cap = 2 * peers.n + 8;
@@ -2265,30 +2112,29 @@ run(void)
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
-		    (short)(io.src && io.wblocked ? POLLOUT : 0), 0 };
+		    io.src ? POLLOUT : 0, 0 };
 		pfd[SLOT_LISTEN] = (struct pollfd){
 		    ss.stopping || tm.accept ? -1 : peers.lfd, POLLIN, 0 };
+		busy = io.src && !io.wblocked;
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
 		np = 0;
-		busy = io.src && !io.wblocked;
 		for (int i = 0; i < peers.n; i++) {
-			short ev = peer_events(peers.p[i]);
+			struct peer *p = peers.p[i];
 
-			/* Reaping can queue bytes (a notice): never sleep
-			 * while something could be written. */
-			busy |= peer_writing(peers.p[i]) &&
-			    !peers.p[i]->wblocked &&
-			    peer_out(peers.p[i], &data) > 0;
-
+			ev = (peer_reading(p) && !ss.stopping &&
+			    buf_room(&p->in) > 0) ? POLLIN : 0;
+			if (peer_out(p, &data) > 0) {
+				ev |= POLLOUT;
+				busy |= !p->wblocked;
+			}
 			if (ev) {
-				polled[np] = peers.p[i];
-				pfd[SLOT_PEER + np++] = (struct pollfd){
-				    peers.p[i]->fd, ev, 0 };
+				polled[np] = p;
+				pfd[SLOT_PEER + np++] = (struct pollfd){ p->fd,
+				    ev, 0 };
 			}
 		}
-		if ((n = poll(pfd, SLOT_PEER + np, busy ? 0 :
-		    poll_timeout())) < 0) {
+		if (poll(pfd, SLOT_PEER + np, busy ? 0 : poll_timeout()) < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
@@ -2301,18 +2147,14 @@ run(void)
 		if (pfd[SLOT_STDIN].revents)
 			stdin_read();
 		for (int i = 0; i < np; i++) {
-			short ev = pfd[SLOT_PEER + i].events;
-			short rev = pfd[SLOT_PEER + i].revents;
-
-			if ((ev & POLLOUT) && rev)
-				polled[i]->wblocked = 0;
-			if ((ev & POLLIN) && rev)
+			ev = pfd[SLOT_PEER + i].revents;
+			polled[i]->wblocked &= !ev;
+			if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
 				peer_read(polled[i]);
 		}
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
-			stdout_fail(EPIPE);
-		if (pfd[SLOT_STDOUT].revents & POLLOUT)
-			io.wblocked = 0;
+			fail(0, NULL);	/* its reader left */
+		io.wblocked &= !pfd[SLOT_STDOUT].revents;
 		if (pfd[SLOT_LISTEN].revents)
 			accept_peer();
 	}
@@ -2324,42 +2166,21 @@ run(void)
 
 /*
  * One peer and a pipe on our side: splice(2) moves the bytes inside the
- * kernel, with no copy through our buffers.  It is a small loop of its
- * own, as OpenBSD nc's readwrite() is, run once at the start of a
- * one-peer session: it moves bytes, and calls the same endpoint steps,
- * route and reaping for every end.  At the first thing it does not
- * serve (bytes in a buffer from a side that is not a pipe, a signal,
- * -i, splice refused, an urgent byte) it hands the session over to the
- * general loop, which carries on from the same state.
+ * kernel, with no copy through our buffers.  A small loop of its own,
+ * as OpenBSD nc's readwrite() is, run at the start of a one-peer
+ * session: it moves bytes and calls the same endpoint steps, route and
+ * reaping for every end.  At anything else (bytes in a buffer from a
+ * side that is no pipe, a signal, -i, splice refused, an urgent byte)
+ * it hands over to the general loop, which carries on from there.
  */
 #ifdef SPLICE_F_MOVE
-/* One direction: bytes from -> to. */
-struct flow {
-	int from, to;
-	int pipe;	/* a pipe on our side: splice; else read() it here */
-	int wait;	/* the fd it waits on, or -1: try now */
-};
 
-/*
- * splice said EAGAIN: which end is not ready?  Bytes waiting at the
- * source mean the destination is full.  Knowing saves a poll() per
- * chunk, which short lines feel as latency.
- */
-static int
-flow_blocked(const struct flow *f)
-{
-	int n = 0;
-
-	if (ioctl(f->from, FIONREAD, &n) < 0)
-		return f->from;
-	return n > 0 ? f->to : f->from;
-}
-
-/* A few splices while it moves; -1: hand the session to the general loop. */
+/* A few splices; -1 to hand over to the general loop. */
 static int
 flow_splice(struct flow *f, struct peer *p, int up)
 {
 	ssize_t n;
+	int queued = 0;
 
 	for (int round = 0; round < 8; round++) {
 		n = splice(f->from, NULL, f->to, NULL, PIPESZ,
@@ -2376,20 +2197,25 @@ flow_splice(struct flow *f, struct peer *p, int up)
 		if (!up && (n == 0 || errno == EAGAIN) &&
 		    sockatmark(p->fd) == 1)
 			return -1;
-		if (n == 0 && up)
-			stdin_close();
-		else if (n == 0)
+		if (n == 0 && up) {
+			io.in_open = 0;
+			note("stdin closed");
+		} else if (n == 0) {
 			peer_input_done(p, 0);
-		else if (errno == EAGAIN)
-			f->wait = flow_blocked(f);
-		else if (errno == EINVAL || errno == ENOSYS)
+		} else if (errno == EAGAIN) {
+			/* Bytes at the source: the destination is full.
+			 * Knowing which saves a poll() per chunk. */
+			f->wait = ioctl(f->from, FIONREAD, &queued) == 0 &&
+			    queued > 0 ? f->to : f->from;
+		} else if (errno == EINVAL || errno == ENOSYS) {
 			return -1;	/* read/write will do */
-		else if (up)
+		} else if (up) {
 			peer_output_done(p, errno);
-		else if (errno == EPIPE)
-			stdout_fail(EPIPE);
-		else
+		} else if (errno == EPIPE) {
+			fail(0, NULL);	/* stdout's reader left */
+		} else {
 			peer_input_done(p, errno);
+		}
 		return 0;
 	}
 	return 0;
@@ -2401,26 +2227,23 @@ splice_run(void)
 	struct peer *p = peers.p[0];
 	struct flow fl[2] = {
 		{ STDIN_FILENO, p->fd, !opt.nostdin && splice_fd(STDIN_FILENO),
-		    -1 },
-		{ p->fd, STDOUT_FILENO, splice_fd(STDOUT_FILENO), -1 } };
+		    STDIN_FILENO },
+		{ p->fd, STDOUT_FILENO, splice_fd(STDOUT_FILENO), p->fd } };
 	struct pollfd pfd[4];
 	int on[2], slot[2], nfds, timeout;
 
 	if (!fl[0].pipe && !fl[1].pipe)
 		return;
-	for (int i = 0; i < 2; i++)
-		if (!fl[i].pipe)
-			fl[i].wait = fl[i].from;	/* poll, then read */
 	for (;;) {
 		ss.now = now_ms();
 		ss.route->move();
 		reap();
-		if (ss.route->over() || io.src || buf_len(&io.ring) > 0 ||
+		if (peers.n == 0 || io.src || buf_len(&io.ring) > 0 ||
 		    buf_len(&p->in) > 0)
 			return;
 		on[0] = stdin_wanted();
 		on[1] = peer_reading(p);
-		if (on[1] && fl[1].wait == fl[1].to)
+		if (on[1] && fl[1].wait == STDOUT_FILENO)
 			tm.last_data = ss.now;	/* our stdout is slow: not idle */
 		if ((!on[0] && !on[1]) || (opt.idle_ms &&
 		    ss.now - tm.last_data >= opt.idle_ms))
@@ -2433,15 +2256,13 @@ splice_run(void)
 		nfds = 2;
 		timeout = poll_timeout();
 		for (int i = 0; i < 2; i++) {
-			slot[i] = -1;
-			if (on[i] && fl[i].wait < 0) {
+			slot[i] = on[i] && fl[i].wait >= 0 ? nfds : -1;
+			if (on[i] && fl[i].wait < 0)
 				timeout = 0;
-			} else if (on[i]) {
-				slot[i] = nfds;
+			else if (on[i])
 				pfd[nfds++] = (struct pollfd){ fl[i].wait,
 				    fl[i].wait == fl[i].from ? POLLIN : POLLOUT,
 				    0 };
-			}
 		}
 		if (poll(pfd, nfds, timeout) < 0) {
 			if (errno != EINTR)
@@ -2470,7 +2291,7 @@ splice_run(void)
 }
 #endif
 
-/* Use splice for fd when it is a pipe, made large so each call moves more. */
+/* Splice fd if it is a pipe, made large so each call moves more. */
 static int
 splice_fd(int fd)
 {
@@ -2514,6 +2335,46 @@ pipe_start(void)
 	}
 	if (peers.n > 0)
 		splice_run();
+}
+
+/* ---- signals ---- */
+
+static void
+on_signal(int sig)
+{
+	int e = errno;
+
+	got_signal = sig;
+	(void)!write(sigpipe[1], "", 1);
+	errno = e;
+}
+
+static void
+restore_flags(void)
+{
+	/* Reverse order: when stdin and stdout share one open file, the
+	 * flags saved for stdout already had stdin's O_NONBLOCK. */
+	if (io.flags[1] >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, io.flags[1]);
+	if (io.flags[0] >= 0)
+		(void)fcntl(STDIN_FILENO, F_SETFL, io.flags[0]);
+}
+
+static void
+setup_signals(void)
+{
+	struct sigaction sa;
+
+	/* A vanished peer is an error from write(), not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+	if (pipe(sigpipe) < 0 || set_nonblock(sigpipe[0], NULL) < 0 ||
+	    set_nonblock(sigpipe[1], NULL) < 0)
+		die(EXIT_NET, errno, "pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* ---- progress ---- */
