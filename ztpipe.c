@@ -103,10 +103,9 @@ struct peer {
  * leaves once over() says so; the rest is data the endpoints read.
  */
 struct route {
-	void (*start)(void);		/* before the loop, or NULL */
 	void (*move)(void);		/* inputs to outputs: stdout's next chunk */
 	int (*over)(void);		/* has the session ended? */
-	void (*joined)(struct peer *);	/* a peer was accepted */
+	void (*joined)(struct peer *);	/* a peer is here, or NULL */
 	void (*left)(struct peer *);	/* a peer is gone, its bytes out */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue; 0: the ring */
@@ -320,7 +319,6 @@ static int poll_timeout(void);
 static void run(void);
 static void splice_run(void);
 static int splice_fd(int fd);
-static void pipe_start(void);
 #ifdef SPLICE_F_MOVE
 static int flow_splice(struct flow *f, struct peer *p, int up);
 #endif
@@ -1577,12 +1575,8 @@ fail(int errnum, const char *fmt, ...)
 static int
 stdin_wanted(void)
 {
-	int taker = ss.route->alone;
-
-	for (int i = 0; i < peers.n && !taker; i++)
-		taker = peer_writing(peers.p[i]);
-	return taker && io.in_open && !opt.nostdin && !ss.stopping &&
-	    buf_room(&io.ring) > 0;
+	return (ss.route->alone || peers.nconn > 0) && io.in_open &&
+	    !opt.nostdin && !ss.stopping && buf_room(&io.ring) > 0;
 }
 
 /*
@@ -1752,13 +1746,18 @@ pipe_over(void)
 	return peers.serials > 0 && peers.n == 0;
 }
 
-/* One peer: later callers are refused, not left waiting. */
+/*
+ * Its one peer is here (accepted, or dialled): later callers are
+ * refused, not left waiting, and the splice loop serves it first.
+ */
 static void
 pipe_joined(struct peer *p)
 {
 	(void)p;
-	close(peers.lfd);
+	if (peers.lfd >= 0)
+		close(peers.lfd);
 	peers.lfd = -1;
+	splice_run();
 }
 
 /*
@@ -1936,15 +1935,15 @@ chat_left(struct peer *p)
 }
 
 static const struct route pipe_route = {
-	pipe_start, pipe_move, pipe_over, pipe_joined, peer_left,
+	pipe_move, pipe_over, pipe_joined, peer_left,
 	BUFSZ, 0, 0, 0, 0, EXIT_NET
 };
 static const struct route merge_route = {
-	NULL, merge_move, NULL, NULL, peer_left,
+	merge_move, NULL, NULL, peer_left,
 	LINEMIN, 0, 1, 0, STUCK_MS, 0
 };
 static const struct route chat_route = {
-	NULL, chat_move, NULL, chat_joined, chat_left,
+	chat_move, NULL, chat_joined, chat_left,
 	LINEMIN, CHATQ, 1, 1, STUCK_MS, 0
 };
 
@@ -2308,33 +2307,6 @@ splice_fd(int fd)
 	(void)fd;
 	return 0;
 #endif
-}
-
-/* One peer: wait for it, then let the splice loop move bytes if it can. */
-static void
-pipe_start(void)
-{
-	struct pollfd pfd[2];
-
-	while (peers.lfd >= 0) {
-		ss.now = now_ms();
-		if (timers_due())
-			return;
-		pfd[0] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
-		pfd[1] = (struct pollfd){ tm.accept ? -1 : peers.lfd, POLLIN, 0 };
-		if (poll(pfd, 2, poll_timeout()) < 0) {
-			if (errno != EINTR)
-				fail(errno, "poll");
-			continue;
-		}
-		ss.now = now_ms();
-		if (pfd[0].revents)
-			return;	/* a signal: the general loop stops */
-		if (pfd[1].revents)
-			accept_peer();
-	}
-	if (peers.n > 0)
-		splice_run();
 }
 
 /* ---- signals ---- */
@@ -2971,8 +2943,8 @@ main(int argc, char **argv)
 	if (!isatty(STDOUT_FILENO))
 		(void)set_nonblock(STDOUT_FILENO, &io.flags[1]);
 	ss.total = stdin_size();
-	if (ss.route->start)
-		ss.route->start();
+	if (peers.n > 0)	/* dialled */
+		ss.route->joined(peers.p[0]);
 	run();
 	progress_draw(1);
 	summary();
