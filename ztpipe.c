@@ -243,7 +243,9 @@ static int splice_down(const struct peer *p);
 static int up_ready(const struct peer *p);
 static int down_ready(const struct peer *p);
 static int splice_ready(const struct peer *p);
+#ifdef SPLICE_F_MOVE
 static int splice_blocked(int src, int rd, int wr);
+#endif
 static void splice_move(struct peer *p);
 static int splice_fd(int fd);
 static struct peer *next_chunk(size_t *len);
