@@ -2302,6 +2302,9 @@ parse_args(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	char flag[3] = "-?";
+	/* Only the last word can lack its value; save it now, as musl's
+	 * getopt_long then moves argv's NULL into argv[optind - 1]. */
+	const char *last = argc > 0 ? argv[argc - 1] : "";
 	int c;
 
 	opt.family = AF_UNSPEC;
@@ -2354,7 +2357,7 @@ parse_args(int argc, char **argv)
 			    "bad wait: %s") * 1000;
 			break;
 		case ':':
-			usage_error("%s needs a value", argv[optind - 1]);
+			usage_error("%s needs a value", last);
 		default:
 			flag[1] = (char)optopt;
 			usage_error("unknown option: %s",
