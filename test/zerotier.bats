@@ -333,7 +333,7 @@ ztpipe $NODE_A $PORT" ]
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 10.147.17.1 12345 </dev/null
 	[ "$status" -eq 1 ]
 	[ "$SECONDS" -le 4 ]
-	[ "${stderr_lines[0]}" = "ztpipe: connect to 10.147.17.1 port 12345: Connection timed out" ]
+	[[ ${stderr_lines[0]} == "ztpipe: connect to 10.147.17.1 port 12345: "$E_TIMEDOUT ]] || false
 	[[ "${stderr_lines[1]}" == "ztpipe: hint: 10.147.17.1 is on ZeroTier interface $ZT_B: is the peer online and authorized?"* ]] || false
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 "$NODE_A" 12345 </dev/null
 	[ "$status" -eq 1 ]
@@ -354,7 +354,7 @@ ztpipe $NODE_A $PORT" ]
 	# No route at all.
 	run --separate-stderr in_ns "$NS_B" timeout 5 "$ZTPIPE" -w 1 10.147.17.1 12345 </dev/null
 	[ "$status" -eq 1 ]
-	[ "${stderr_lines[0]}" = "ztpipe: connect to 10.147.17.1 port 12345: Network is unreachable" ]
+	[[ ${stderr_lines[0]} == "ztpipe: connect to 10.147.17.1 port 12345: "$E_NETUNREACH ]] || false
 	[[ "${stderr_lines[1]}" == "ztpipe: hint: 10.147.17.1 $hint"* ]] || false
 	run --separate-stderr in_ns "$NS_B" timeout 5 "$ZTPIPE" -w 1 "$RFC_A" 12345 </dev/null
 	[ "$status" -eq 1 ]
@@ -366,13 +366,13 @@ ztpipe $NODE_A $PORT" ]
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 10.147.17.1 12345 </dev/null
 	[ "$status" -eq 1 ]
 	[ "$SECONDS" -le 4 ]
-	[ "${stderr_lines[0]}" = "ztpipe: connect to 10.147.17.1 port 12345: Connection timed out" ]
+	[[ ${stderr_lines[0]} == "ztpipe: connect to 10.147.17.1 port 12345: "$E_TIMEDOUT ]] || false
 	[[ "${stderr_lines[1]}" == "ztpipe: hint: 10.147.17.1 $hint"* ]] || false
 	# Outside the usual ZeroTier ranges: no hint.
 	ip -n "$NS_B" route add 10.99.0.0/24 via 10.200.0.1
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 10.99.0.1 12345 </dev/null
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "ztpipe: connect to 10.99.0.1 port 12345: Connection timed out" ]
+	[[ $stderr == "ztpipe: connect to 10.99.0.1 port 12345: "$E_TIMEDOUT ]] || false
 }
 
 # zt2_up: a second ZeroTier-named interface in A, on network ff07d00bb8000000.
