@@ -1,12 +1,10 @@
 # ztpipe - a netcat for ZeroTier networks
 .POSIX:
 
-VERSION = 0.1.0
 PREFIX = /usr/local
 MANPREFIX = $(PREFIX)/share/man
 CC = cc
 CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
-ZTCFLAGS = -DVERSION=\"$(VERSION)\"
 BATS = bats
 
 # make sanitize: the whole suite against an ASan+UBSan build.
@@ -26,13 +24,13 @@ FUZZ_SECONDS = 30
 all: ztpipe
 
 ztpipe: ztpipe.c
-	$(CC) $(CFLAGS) $(ZTCFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
 test: ztpipe
 	$(BATS) test
 
 ztpipe-san: ztpipe.c
-	$(CC) -std=c99 $(SANFLAGS) $(ZTCFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+	$(CC) -std=c99 $(SANFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
 # test/sanitize/timeout: see why there.
 sanitize: ztpipe-san
