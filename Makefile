@@ -7,6 +7,13 @@ CC = cc
 CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
 BATS = bats
 
+# make static: a fully static Linux binary.  MUSLCC may also be
+# "zig cc -target x86_64-linux-musl".
+MUSLCC = musl-gcc
+# make check-macos cross-compiles with zig, which brings macOS's libc
+# headers; make downloads nothing.
+ZIG = zig
+
 # make sanitize: the whole suite against an ASan+UBSan build.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
@@ -57,6 +64,21 @@ fuzz: ztpipe-fuzz
 	./ztpipe-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=fuzz-artifacts/ fuzz-corpus
 
+static: ztpipe-static
+
+ztpipe-static: ztpipe.c
+	$(MUSLCC) -static $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+
+test-static: ztpipe-static
+	ZTPIPE="$$(pwd)/ztpipe-static" $(BATS) test
+
+# Compiles and links for both Macs; any warning fails.
+check-macos:
+	$(ZIG) cc -target aarch64-macos.11.0 $(CFLAGS) -Werror \
+	    -o ztpipe-macos-arm64 ztpipe.c
+	$(ZIG) cc -target x86_64-macos.11.0 $(CFLAGS) -Werror \
+	    -o ztpipe-macos-x86_64 ztpipe.c
+
 bench: ztpipe
 	bench/throughput.sh 1073741824
 	bench/latency.sh
@@ -76,7 +98,9 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ztpipe $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
 
 clean:
-	rm -f ztpipe ztpipe-san ztpipe-fuzz
+	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static
+	rm -f ztpipe-macos-arm64 ztpipe-macos-x86_64
 	rm -rf fuzz-corpus fuzz-artifacts
 
-.PHONY: all test sanitize check fuzz bench valgrind install uninstall clean
+.PHONY: all test sanitize check fuzz bench valgrind install uninstall clean \
+	static test-static check-macos
