@@ -7,12 +7,25 @@ CC = cc
 CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
 BATS = bats
 
+# The version is the #define in ztpipe.c and nowhere else.  Recipes ask
+# this command for it: "VAR != cmd" is not in the make macOS ships.
+VERSION_SH = sed -n 's/^.define VERSION[	 ]*"\([^"]*\)".*/\1/p' ztpipe.c
+
 # make static: a fully static Linux binary.  MUSLCC may also be
 # "zig cc -target x86_64-linux-musl".
 MUSLCC = musl-gcc
-# make check-macos cross-compiles with zig, which brings macOS's libc
-# headers; make downloads nothing.
+# make check-macos and make release cross-compile with zig, which brings
+# musl and macOS's libc headers for every target; make downloads nothing.
 ZIG = zig
+# make release: small binaries for copying onto routers (-s strips).
+# macOS 11 is the oldest zig 0.11 has headers for.  ARMV7 leaves out
+# NEON and d16-d31, which some router cores lack.  MIPS is MIPS32 with
+# soft float: most router MIPS cores have no FPU, and on one a hard-float
+# build dies of SIGILL at once (test/release.sh runs them on a 4Kc).
+RELFLAGS = -Os -s -Wall -Wextra -pedantic -std=c99
+ARMV7 = generic+v7a+vfp3d16-neon-d32
+MIPS = mips32+soft_float
+SHA256 = sha256sum
 
 # make sanitize: the whole suite against an ASan+UBSan build.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -79,6 +92,32 @@ check-macos:
 	$(ZIG) cc -target x86_64-macos.11.0 $(CFLAGS) -Werror \
 	    -o ztpipe-macos-x86_64 ztpipe.c
 
+release:
+	rm -rf dist
+	mkdir dist
+	$(ZIG) cc $(RELFLAGS) -target x86_64-linux-musl -mcpu=baseline -static \
+	    -o dist/ztpipe-linux-x86_64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target aarch64-linux-musl -mcpu=baseline -static \
+	    -o dist/ztpipe-linux-aarch64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target arm-linux-musleabihf -mcpu=$(ARMV7) -static \
+	    -o dist/ztpipe-linux-armv7 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target mips-linux-musl -mcpu=$(MIPS) -static \
+	    -o dist/ztpipe-linux-mips ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target mipsel-linux-musl -mcpu=$(MIPS) -static \
+	    -o dist/ztpipe-linux-mipsel ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target aarch64-macos.11.0 -mcpu=baseline \
+	    -o dist/ztpipe-macos-arm64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target x86_64-macos.11.0 -mcpu=baseline \
+	    -o dist/ztpipe-macos-x86_64 ztpipe.c
+	v=$$($(VERSION_SH)) && cd dist && for f in ztpipe-*; do \
+	    mv "$$f" "ztpipe-$$v-$${f#ztpipe-}"; done && \
+	    $(SHA256) ztpipe-* >SHA256SUMS
+
+# Each release binary is what its name says, and the Linux ones run.
+check-release: release
+	SHA256="$(SHA256)" BATS="$(BATS)" \
+	    sh test/release.sh dist "$$($(VERSION_SH))"
+
 bench: ztpipe
 	bench/throughput.sh 1073741824
 	bench/latency.sh
@@ -100,7 +139,7 @@ uninstall:
 clean:
 	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static
 	rm -f ztpipe-macos-arm64 ztpipe-macos-x86_64
-	rm -rf fuzz-corpus fuzz-artifacts
+	rm -rf fuzz-corpus fuzz-artifacts dist
 
 .PHONY: all test sanitize check fuzz bench valgrind install uninstall clean \
-	static test-static check-macos
+	static test-static check-macos release check-release
