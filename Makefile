@@ -3,6 +3,8 @@
 
 PREFIX = /usr/local
 MANPREFIX = $(PREFIX)/share/man
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
 CC = cc
 CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
 BATS = bats
@@ -127,14 +129,20 @@ valgrind: ztpipe
 	sh test/valgrind.sh ./ztpipe
 
 install: ztpipe
-	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	cp -f ztpipe $(DESTDIR)$(PREFIX)/bin/ztpipe
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/ztpipe
 	cp -f ztpipe.1 $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
 	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
+	cp -f completions/ztpipe.bash $(DESTDIR)$(BASHCOMPDIR)/ztpipe
+	chmod 644 $(DESTDIR)$(BASHCOMPDIR)/ztpipe
+	cp -f completions/_ztpipe $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
+	chmod 644 $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ztpipe $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/ztpipe $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1 \
+	    $(DESTDIR)$(BASHCOMPDIR)/ztpipe $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
 
 clean:
 	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static
