@@ -28,6 +28,8 @@ RELFLAGS = -Os -s -Wall -Wextra -pedantic -std=c99
 ARMV7 = generic+v7a+vfp3d16-neon-d32
 MIPS = mips32+soft_float
 SHA256 = sha256sum
+# make dist: what a packager needs.
+DISTFILES = LICENSE Makefile README.md ztpipe.c ztpipe.1 bench completions test
 
 # make sanitize: the whole suite against an ASan+UBSan build.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -120,6 +122,22 @@ check-release: release
 	SHA256="$(SHA256)" BATS="$(BATS)" \
 	    sh test/release.sh dist "$$($(VERSION_SH))"
 
+dist:
+	v=$$($(VERSION_SH)) && rm -rf "ztpipe-$$v" && mkdir "ztpipe-$$v" && \
+	    cp -R $(DISTFILES) "ztpipe-$$v/" && \
+	    tar cf - "ztpipe-$$v" | gzip -9n >"ztpipe-$$v.tar.gz" && \
+	    rm -rf "ztpipe-$$v"
+
+# The tarball alone builds, passes the suite, installs and uninstalls.
+distcheck: dist
+	v=$$($(VERSION_SH)) && t=$$(mktemp -d) && rc=0 && \
+	    gzip -dc "ztpipe-$$v.tar.gz" | (cd "$$t" && tar xf -) && \
+	    (cd "$$t/ztpipe-$$v" && $(MAKE) && $(MAKE) test && \
+	    $(MAKE) DESTDIR="$$t/root" install && \
+	    $(MAKE) DESTDIR="$$t/root" uninstall && \
+	    test -z "$$(find "$$t/root" -type f)") || rc=1; \
+	    rm -rf "$$t"; exit $$rc
+
 bench: ztpipe
 	bench/throughput.sh 1073741824
 	bench/latency.sh
@@ -146,8 +164,8 @@ uninstall:
 
 clean:
 	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static
-	rm -f ztpipe-macos-arm64 ztpipe-macos-x86_64
+	rm -f ztpipe-macos-arm64 ztpipe-macos-x86_64 ztpipe-*.tar.gz
 	rm -rf fuzz-corpus fuzz-artifacts dist
 
 .PHONY: all test sanitize check fuzz bench valgrind install uninstall clean \
-	static test-static check-macos release check-release
+	static test-static check-macos release check-release dist distcheck
