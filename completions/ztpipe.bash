@@ -1,7 +1,11 @@
 # bash completion for ztpipe(1): options, their values, a port, and for the
 # host the ZeroTier node IDs this host's zerotier-cli knows as peers.
-# Plain bash (3.2 too, as on macOS); bash-completion is not needed.
+# Plain bash, kept to what 3.2 (macOS) has; bash-completion is not needed.
 # Installed as $(PREFIX)/share/bash-completion/completions/ztpipe.
+
+# COMPREPLY=($(compgen ...)) is the idiom: bash 3.2 has no mapfile.
+# tr gets one newline per character: a shorter set is not POSIX.
+# shellcheck disable=SC2207,SC2020
 
 # The LEAF peers (members, not root servers) in "zerotier-cli -j
 # listpeers".  ZeroTier writes JSON keys sorted, so a peer's "address"
