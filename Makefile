@@ -1,13 +1,35 @@
 # ztpipe - a netcat for ZeroTier networks
 .POSIX:
 
-VERSION = 0.1.0
 PREFIX = /usr/local
 MANPREFIX = $(PREFIX)/share/man
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
 CC = cc
 CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
-ZTCFLAGS = -DVERSION=\"$(VERSION)\"
 BATS = bats
+
+# The version is the #define in ztpipe.c and nowhere else.  Recipes ask
+# this command for it: "VAR != cmd" is not in the make macOS ships.
+VERSION_SH = sed -n 's/^.define VERSION[	 ]*"\([^"]*\)".*/\1/p' ztpipe.c
+
+# make static: a fully static Linux binary.  MUSLCC may also be
+# "zig cc -target x86_64-linux-musl".
+MUSLCC = musl-gcc
+# make check-macos and make release cross-compile with zig, which brings
+# musl and macOS's libc headers for every target; make downloads nothing.
+ZIG = zig
+# make release: small binaries for copying onto routers (-s strips).
+# macOS 11 is the oldest zig 0.11 has headers for.  ARMV7 leaves out
+# NEON and d16-d31, which some router cores lack.  MIPS is MIPS32 with
+# soft float: most router MIPS cores have no FPU, and on one a hard-float
+# build dies of SIGILL at once (test/release.sh runs them on a 4Kc).
+RELFLAGS = -Os -s -Wall -Wextra -pedantic -std=c99
+ARMV7 = generic+v7a+vfp3d16-neon-d32
+MIPS = mips32+soft_float
+SHA256 = sha256sum
+# make dist: what a packager needs.
+DISTFILES = LICENSE Makefile README.md ztpipe.c ztpipe.1 bench completions test
 
 # make sanitize: the whole suite against an ASan+UBSan build.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -26,13 +48,13 @@ FUZZ_SECONDS = 30
 all: ztpipe
 
 ztpipe: ztpipe.c
-	$(CC) $(CFLAGS) $(ZTCFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
 test: ztpipe
 	$(BATS) test
 
 ztpipe-san: ztpipe.c
-	$(CC) -std=c99 $(SANFLAGS) $(ZTCFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+	$(CC) -std=c99 $(SANFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
 # test/sanitize/timeout: see why there.
 sanitize: ztpipe-san
@@ -59,6 +81,63 @@ fuzz: ztpipe-fuzz
 	./ztpipe-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=fuzz-artifacts/ fuzz-corpus
 
+static: ztpipe-static
+
+ztpipe-static: ztpipe.c
+	$(MUSLCC) -static $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
+
+test-static: ztpipe-static
+	ZTPIPE="$$(pwd)/ztpipe-static" $(BATS) test
+
+# Compiles and links for both Macs; any warning fails.
+check-macos:
+	$(ZIG) cc -target aarch64-macos.11.0 $(CFLAGS) -Werror \
+	    -o ztpipe-macos-arm64 ztpipe.c
+	$(ZIG) cc -target x86_64-macos.11.0 $(CFLAGS) -Werror \
+	    -o ztpipe-macos-x86_64 ztpipe.c
+
+release:
+	rm -rf dist
+	mkdir dist
+	$(ZIG) cc $(RELFLAGS) -target x86_64-linux-musl -mcpu=baseline -static \
+	    -o dist/ztpipe-linux-x86_64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target aarch64-linux-musl -mcpu=baseline -static \
+	    -o dist/ztpipe-linux-aarch64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target arm-linux-musleabihf -mcpu=$(ARMV7) -static \
+	    -o dist/ztpipe-linux-armv7 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target mips-linux-musl -mcpu=$(MIPS) -static \
+	    -o dist/ztpipe-linux-mips ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target mipsel-linux-musl -mcpu=$(MIPS) -static \
+	    -o dist/ztpipe-linux-mipsel ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target aarch64-macos.11.0 -mcpu=baseline \
+	    -o dist/ztpipe-macos-arm64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target x86_64-macos.11.0 -mcpu=baseline \
+	    -o dist/ztpipe-macos-x86_64 ztpipe.c
+	v=$$($(VERSION_SH)) && cd dist && for f in ztpipe-*; do \
+	    mv "$$f" "ztpipe-$$v-$${f#ztpipe-}"; done && \
+	    $(SHA256) ztpipe-* >SHA256SUMS
+
+# Each release binary is what its name says, and the Linux ones run.
+check-release: release
+	SHA256="$(SHA256)" BATS="$(BATS)" \
+	    sh test/release.sh dist "$$($(VERSION_SH))"
+
+dist:
+	v=$$($(VERSION_SH)) && rm -rf "ztpipe-$$v" && mkdir "ztpipe-$$v" && \
+	    cp -R $(DISTFILES) "ztpipe-$$v/" && \
+	    tar cf - "ztpipe-$$v" | gzip -9n >"ztpipe-$$v.tar.gz" && \
+	    rm -rf "ztpipe-$$v"
+
+# The tarball alone builds, passes the suite, installs and uninstalls.
+distcheck: dist
+	v=$$($(VERSION_SH)) && t=$$(mktemp -d) && rc=0 && \
+	    gzip -dc "ztpipe-$$v.tar.gz" | (cd "$$t" && tar xf -) && \
+	    (cd "$$t/ztpipe-$$v" && $(MAKE) && $(MAKE) test && \
+	    $(MAKE) DESTDIR="$$t/root" install && \
+	    $(MAKE) DESTDIR="$$t/root" uninstall && \
+	    test -z "$$(find "$$t/root" -type f)") || rc=1; \
+	    rm -rf "$$t"; exit $$rc
+
 bench: ztpipe
 	bench/throughput.sh 1073741824
 	bench/latency.sh
@@ -68,17 +147,25 @@ valgrind: ztpipe
 	sh test/valgrind.sh ./ztpipe
 
 install: ztpipe
-	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	cp -f ztpipe $(DESTDIR)$(PREFIX)/bin/ztpipe
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/ztpipe
 	cp -f ztpipe.1 $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
 	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
+	cp -f completions/ztpipe.bash $(DESTDIR)$(BASHCOMPDIR)/ztpipe
+	chmod 644 $(DESTDIR)$(BASHCOMPDIR)/ztpipe
+	cp -f completions/_ztpipe $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
+	chmod 644 $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ztpipe $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/ztpipe $(DESTDIR)$(MANPREFIX)/man1/ztpipe.1 \
+	    $(DESTDIR)$(BASHCOMPDIR)/ztpipe $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
 
 clean:
-	rm -f ztpipe ztpipe-san ztpipe-fuzz
-	rm -rf fuzz-corpus fuzz-artifacts
+	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static
+	rm -f ztpipe-macos-arm64 ztpipe-macos-x86_64 ztpipe-*.tar.gz
+	rm -rf fuzz-corpus fuzz-artifacts dist
 
-.PHONY: all test sanitize check fuzz bench valgrind install uninstall clean
+.PHONY: all test sanitize check fuzz bench valgrind install uninstall clean \
+	static test-static check-macos release check-release dist distcheck

@@ -318,9 +318,9 @@ static int timers_due(void);
 static int poll_timeout(void);
 static void run(void);
 static void splice_run(void);
-static int splice_fd(int fd);
 #ifdef SPLICE_F_MOVE
 static int flow_splice(struct flow *f, struct peer *p, int up);
+static int splice_fd(int fd);
 #endif
 static void on_signal(int sig);
 static void restore_flags(void);
@@ -2283,18 +2283,11 @@ splice_run(void)
 		}
 	}
 }
-#else
-static void
-splice_run(void)
-{
-}
-#endif
 
 /* Splice fd if it is a pipe, made large so each call moves more. */
 static int
 splice_fd(int fd)
 {
-#ifdef SPLICE_F_MOVE
 	struct stat sb;
 
 	if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode))
@@ -2303,11 +2296,13 @@ splice_fd(int fd)
 	(void)fcntl(fd, F_SETPIPE_SZ, PIPESZ);
 #endif
 	return 1;
-#else
-	(void)fd;
-	return 0;
-#endif
 }
+#else
+static void
+splice_run(void)
+{
+}
+#endif
 
 /* ---- signals ---- */
 
@@ -2676,6 +2671,9 @@ parse_args(int argc, char **argv)
 	    OPT_NETWORK, OPT_6PLANE, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
 	char seen[OPT_END] = { 0 };	/* given: 1 as -x, 2 as --long */
+	/* Only the last word can lack its value; save it now, as musl's
+	 * getopt_long then moves argv's NULL into argv[optind - 1]. */
+	const char *last = argc > 0 ? argv[argc - 1] : "", *w;
 	int c, li, nallow = 0;
 
 	if (!allow)
@@ -2734,8 +2732,9 @@ parse_args(int argc, char **argv)
 			    "bad wait: %s") * 1000;
 			break;
 		case ':':
-			if (strncmp(argv[optind - 1], "--", 2) == 0)
-				long_error(argv[optind - 1]);
+			w = argv[optind - 1] ? argv[optind - 1] : last;
+			if (strncmp(w, "--", 2) == 0)
+				long_error(w);
 			usage_error("-%c needs a value", optopt);
 		default:
 			/*

@@ -23,7 +23,7 @@ load helper
 	listen_bg 127.0.0.1 0
 	run --separate-stderr timeout 5 "$ZTPIPE" -l 127.0.0.1 "$PORT" </dev/null
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"Address already in use"* ]] || false
+	[[ "$stderr" == *$E_ADDRINUSE* ]] || false
 }
 
 @test "-4 with an IPv6 address and -6 with an IPv4 one say so (status 2)" {
@@ -64,7 +64,7 @@ PY
 	run --separate-stderr timeout 10 "$ZTPIPE" -w 1 127.0.0.1 "$PORT" </dev/null
 	[ "$status" -eq 1 ]
 	[ "$SECONDS" -le 4 ]
-	[[ "$stderr" == *"connect to 127.0.0.1 port $PORT: Connection timed out"* ]] || false
+	[[ "$stderr" == *"connect to 127.0.0.1 port $PORT: "$E_TIMEDOUT* ]] || false
 }
 
 @test "-l -w 1 gives up when no peer comes" {

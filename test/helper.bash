@@ -122,6 +122,13 @@ random_file() {
 	head -c "$2" /dev/urandom >"$1"
 }
 
+# strerror() wording differs between C libraries: each pattern matches
+# glibc's and musl's (make test-static), for [[ $stderr == *$E_TIMEDOUT ]].
+E_ADDRINUSE='Address @(already |)in use'
+E_ADDRNOTAVAIL='@(Cannot assign requested address|Address not available)'
+E_NETUNREACH='Network @(is |)unreachable'
+E_TIMEDOUT='@(Connection|Operation) timed out'
+
 sha() {
 	sha256sum <"$1" | cut -d' ' -f1
 }

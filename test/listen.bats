@@ -109,7 +109,7 @@ load helper
 	listen_bg 127.0.0.1 0
 	run --separate-stderr timeout 5 "$ZTPIPE" -s 192.0.2.1 127.0.0.1 "$PORT" </dev/null
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"bind to 192.0.2.1: Cannot assign requested address"* ]] || false
+	[[ "$stderr" == *"bind to 192.0.2.1: "$E_ADDRNOTAVAIL* ]] || false
 }
 
 @test "connect tries every address of a name in order" {

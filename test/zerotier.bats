@@ -360,7 +360,7 @@ ztpipe $NODE_A $PORT" ]
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 10.147.17.1 12345 </dev/null
 	[ "$status" -eq 1 ]
 	[ "$SECONDS" -le 4 ]
-	[ "${stderr_lines[0]}" = "ztpipe: connect to 10.147.17.1 port 12345: Connection timed out" ]
+	[[ ${stderr_lines[0]} == "ztpipe: connect to 10.147.17.1 port 12345: "$E_TIMEDOUT ]] || false
 	[[ "${stderr_lines[1]}" == "ztpipe: hint: 10.147.17.1 is on ZeroTier interface $ZT_B: is the peer online and authorized?"* ]] || false
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 "$NODE_A" 12345 </dev/null
 	[ "$status" -eq 1 ]
@@ -381,7 +381,7 @@ ztpipe $NODE_A $PORT" ]
 	# No route at all.
 	run --separate-stderr in_ns "$NS_B" timeout 5 "$ZTPIPE" -w 1 10.147.17.1 12345 </dev/null
 	[ "$status" -eq 1 ]
-	[ "${stderr_lines[0]}" = "ztpipe: connect to 10.147.17.1 port 12345: Network is unreachable" ]
+	[[ ${stderr_lines[0]} == "ztpipe: connect to 10.147.17.1 port 12345: "$E_NETUNREACH ]] || false
 	[[ "${stderr_lines[1]}" == "ztpipe: hint: 10.147.17.1 $hint"* ]] || false
 	run --separate-stderr in_ns "$NS_B" timeout 5 "$ZTPIPE" -w 1 "$RFC_A" 12345 </dev/null
 	[ "$status" -eq 1 ]
@@ -393,13 +393,13 @@ ztpipe $NODE_A $PORT" ]
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 10.147.17.1 12345 </dev/null
 	[ "$status" -eq 1 ]
 	[ "$SECONDS" -le 4 ]
-	[ "${stderr_lines[0]}" = "ztpipe: connect to 10.147.17.1 port 12345: Connection timed out" ]
+	[[ ${stderr_lines[0]} == "ztpipe: connect to 10.147.17.1 port 12345: "$E_TIMEDOUT ]] || false
 	[[ "${stderr_lines[1]}" == "ztpipe: hint: 10.147.17.1 $hint"* ]] || false
 	# Outside the usual ZeroTier ranges: no hint.
 	ip -n "$NS_B" route add 10.99.0.0/24 via 10.200.0.1
 	run --separate-stderr in_ns "$NS_B" timeout 10 "$ZTPIPE" -w 1 10.99.0.1 12345 </dev/null
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "ztpipe: connect to 10.99.0.1 port 12345: Connection timed out" ]
+	[[ $stderr == "ztpipe: connect to 10.99.0.1 port 12345: "$E_TIMEDOUT ]] || false
 }
 
 # zt2_up: a second ZeroTier-named interface in A, on network ff07d00bb8000000.
@@ -465,4 +465,51 @@ ztpipe --network ff07d00bb8000000 $NODE_A $PORT" ]
 	tm send-keys -t cli 'merhaba, düğüm' Enter
 	wait_for_file "$BATS_TEST_TMPDIR/got" 'merhaba, düğüm'
 	tm kill-server
+}
+
+# ---- macOS interface names ----
+
+# feth_up: namespace NS_F with feth0, named as ZeroTier names its
+# interfaces on macOS, holding 10.147.18.1/24 and no RFC4193 address (so
+# only its name marks it as ZeroTier), and vx0 with 10.200.9.1/24.  Dummy
+# interfaces where the kernel has the driver, else a veth pair.
+feth_up() {
+	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
+	NS_F=ztf$$-$BATS_TEST_NUMBER
+	ip netns add "$NS_F" 2>/dev/null || skip "ip netns add fails here"
+	NETNS+=("$NS_F")
+	if ip -n "$NS_F" link add feth0 type dummy 2>/dev/null; then
+		ip -n "$NS_F" link add vx0 type dummy
+	else
+		ip -n "$NS_F" link add feth0 type veth peer name vx0
+	fi
+	ip -n "$NS_F" addr add 10.147.18.1/24 dev feth0
+	ip -n "$NS_F" addr add 10.200.9.1/24 dev vx0
+	ip -n "$NS_F" link set lo up
+	ip -n "$NS_F" link set feth0 up
+	ip -n "$NS_F" link set vx0 up
+}
+
+@test "--addrs lists a macOS-style feth0 interface by its name alone" {
+	feth_up
+	run --separate-stderr in_ns "$NS_F" timeout 5 "$ZTPIPE" --addrs
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$output" = "feth0
+  10.147.18.1/24" ]
+}
+
+@test "--allow zt takes a peer on feth0 and turns away one on another interface" {
+	feth_up
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_F" --allow zt -4 0
+	run --separate-stderr in_ns "$NS_F" timeout 5 "$ZTPIPE" -s 10.200.9.1 \
+	    10.200.9.1 "$PORT" <<<"from vx0"
+	wait_for_file "$LISTEN_ERR" "refused 10.200.9.1 port [0-9]*: not in --allow"
+	kill -0 "$LISTEN_PID"
+	in_ns "$NS_F" timeout 10 "$ZTPIPE" -s 10.147.18.1 10.147.18.1 "$PORT" \
+	    <<<"from feth0"
+	wait_exit "$LISTEN_PID" 5
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/got")" = "from feth0" ]
+	grep -q "connection from 10.147.18.1 port" "$LISTEN_ERR"
 }
