@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,6 +49,7 @@
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
 #define CHATLINE	(NICKMAX * 3 + 1 + 8 + 3 * LINEMAX) /* one, dressed */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
+#define CHUNKS		64	/* stdout's chunks written by one writev */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -170,8 +172,11 @@ static struct stdio {
 	int tty;		/* stdin is a terminal: a person types */
 	int eof_leaves;		/* a peer's FIN closes it: the route says so,
 				 * or -d, or a person at stdin */
-	struct buf *src;	/* what stdout writes from, NULL: nothing */
-	size_t owed;		/* bytes of *src still to write */
+	struct chunk {
+		struct buf *b;
+		size_t n;
+	} out[CHUNKS];		/* stdout's next bytes, chosen by the route */
+	int nout;
 	int wblocked;		/* stdout's last write was short */
 	int out_open;		/* not closed after the peer's end */
 	int flags[2];		/* stdin/stdout fcntl flags to restore */
@@ -293,6 +298,8 @@ static int abort_unsent(void);
 static void fail(int errnum, const char *fmt, ...) NORETURN;
 static int stdin_wanted(void);
 static void stdin_read(void);
+static void stdout_queue(struct buf *b, size_t n);
+static int stdout_has(const struct buf *b);
 static void stdout_write(void);
 static void stdout_close(void);
 static int peer_evict(void);
@@ -1598,15 +1605,38 @@ stdin_read(void)
 	}
 }
 
-/* Write the route's chunks while stdout takes them. */
+/* Queue n bytes of b for stdout, after what is queued. */
+static void
+stdout_queue(struct buf *b, size_t n)
+{
+	io.out[io.nout].b = b;
+	io.out[io.nout++].n = n;
+}
+
+static int
+stdout_has(const struct buf *b)
+{
+	for (int i = 0; i < io.nout; i++)
+		if (io.out[i].b == b)
+			return 1;
+	return 0;
+}
+
+/* Write the route's chunks, many in one writev, while stdout takes them. */
 static void
 stdout_write(void)
 {
+	struct iovec iov[CHUNKS];
+	struct chunk *c;
 	ssize_t n;
+	int i;
 
-	while (io.src && !io.wblocked) {
-		if ((n = write(STDOUT_FILENO, io.src->data + io.src->start,
-		    io.owed)) < 0) {
+	while (io.nout && !io.wblocked) {
+		for (i = 0; i < io.nout; i++) {
+			iov[i].iov_base = io.out[i].b->data + io.out[i].b->start;
+			iov[i].iov_len = io.out[i].n;
+		}
+		if ((n = writev(STDOUT_FILENO, iov, io.nout)) < 0) {
 			io.wblocked = errno == EAGAIN;
 			if (errno == EPIPE)	/* its reader left: no news */
 				fail(0, NULL);
@@ -1614,11 +1644,17 @@ stdout_write(void)
 				fail(errno, "write to stdout");
 			return;
 		}
-		io.src->start += n;
 		tm.last_data = ss.now;
-		io.wblocked = (io.owed -= n) > 0;	/* short: it is full */
-		if (!io.wblocked) {
-			io.src = NULL;
+		for (i = 0; i < io.nout && (c = &io.out[i])->n <= (size_t)n; i++) {
+			c->b->start += c->n;
+			n -= c->n;
+		}
+		memmove(io.out, io.out + i, (io.nout -= i) * sizeof(*c));
+		if (io.nout > 0) {	/* a short write: it is full */
+			io.out[0].b->start += n;
+			io.out[0].n -= n;
+			io.wblocked = 1;
+		} else {
 			ss.route->move();
 		}
 	}
@@ -1729,12 +1765,11 @@ pipe_move(void)
 {
 	struct peer *p = peers.n ? peers.p[0] : NULL;
 
-	if (!p || io.src)
+	if (!p || io.nout)
 		return;
-	if (buf_len(&p->in) > 0) {
-		io.src = &p->in;
-		io.owed = buf_len(&p->in);
-	} else if (!peer_reading(p)) {
+	if (buf_len(&p->in) > 0)
+		stdout_queue(&p->in, buf_len(&p->in));
+	else if (!peer_reading(p)) {
 		stdout_close();	/* each direction ends on its own */
 	}
 }
@@ -1785,10 +1820,12 @@ merge_move(void)
 	static struct buf newline = { "\n", 1, 0, 1 };
 	struct peer *p;
 	size_t n;
-	int final;
+	int final, from = mg.rr;
 
-	for (int i = 0; i < peers.n && !io.src; i++) {
-		p = peers.p[(mg.rr + i) % peers.n];
+	if (io.nout)
+		return;	/* a peer's bytes must not be queued twice */
+	for (int i = 0; i < peers.n && io.nout < CHUNKS - 1; i++) {
+		p = peers.p[(from + i) % peers.n];
 		final = !peer_reading(p) || ss.stopping;
 		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
 		    final, LINEMAX);
@@ -1799,17 +1836,13 @@ merge_move(void)
 				fail(errno, "realloc");
 			continue;
 		}
-		mg.rr = (mg.rr + i + 1) % peers.n;
+		mg.rr = (from + i + 1) % peers.n;
 		if (mg.midline && mg.last != p->serial) {
 			/* Someone's half line is on stdout: end it first. */
 			newline.start = 0;
-			io.src = &newline;
-			io.owed = 1;
-			mg.midline = 0;
-			break;
+			stdout_queue(&newline, 1);
 		}
-		io.src = &p->in;
-		io.owed = n;
+		stdout_queue(&p->in, n);
 		mg.last = p->serial;
 		mg.midline = p->in.data[p->in.start + n - 1] != '\n';
 		if (mg.midline && !final && !p->warned_long) {
@@ -1817,6 +1850,8 @@ merge_move(void)
 			    p->name, LINEMAX / 1024);
 			p->warned_long = 1;
 		}
+		if (mg.midline)
+			break;	/* its line goes on next, or a newline ends it */
 	}
 }
 
@@ -1910,10 +1945,8 @@ chat_move(void)
 		io.ring.start += n;
 		io.ring_base += n;
 	}
-	if (!io.src && buf_len(&chat.q) > 0) {
-		io.src = &chat.q;
-		io.owed = buf_len(&chat.q);
-	}
+	if (!io.nout && buf_len(&chat.q) > 0)
+		stdout_queue(&chat.q, buf_len(&chat.q));
 }
 
 static void
@@ -1983,7 +2016,7 @@ reap(void)
 			tm.stuck = p->moved_at + r->stuck_ms;
 		}
 		if (p->life == DRAINING && buf_len(&p->in) == 0 &&
-		    io.src != &p->in) {
+		    !stdout_has(&p->in)) {
 			r->left(p);
 			peer_free(p);
 		} else {
@@ -2035,7 +2068,7 @@ timers_due(void)
 {
 	char why[48];
 
-	if (ss.stopping && (!io.src || ss.now >= tm.stop))
+	if (ss.stopping && (!io.nout || ss.now >= tm.stop))
 		return 1;
 	if (tm.wait && ss.now >= tm.wait && peers.serials == 0)
 		fail(0, "no connection within %d s", opt.wait_ms / 1000);
@@ -2043,7 +2076,7 @@ timers_due(void)
 		tm.accept = 0;
 	if (opt.progress && ss.now >= tm.progress)
 		progress_draw(0);
-	if (io.src)
+	if (io.nout)
 		tm.last_data = ss.now;	/* waiting on our stdout is not idle */
 	if (!opt.idle_ms || !peers.serials || ss.stopping ||
 	    ss.now - tm.last_data < opt.idle_ms)
@@ -2111,10 +2144,10 @@ run(void)
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
-		    io.src ? POLLOUT : 0, 0 };
+		    io.nout ? POLLOUT : 0, 0 };
 		pfd[SLOT_LISTEN] = (struct pollfd){
 		    ss.stopping || tm.accept ? -1 : peers.lfd, POLLIN, 0 };
-		busy = io.src && !io.wblocked;
+		busy = io.nout && !io.wblocked;
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
 		np = 0;
@@ -2237,7 +2270,7 @@ splice_run(void)
 		ss.now = now_ms();
 		ss.route->move();
 		reap();
-		if (peers.n == 0 || io.src || buf_len(&io.ring) > 0 ||
+		if (peers.n == 0 || io.nout || buf_len(&io.ring) > 0 ||
 		    buf_len(&p->in) > 0)
 			return;
 		on[0] = stdin_wanted();

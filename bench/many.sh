@@ -20,9 +20,14 @@
 # and stay under the peak RSS target (16 MiB); otherwise the script fails.
 # ncat tearing lines is what it shows, not a failure.
 #
+# MODE=conns opens the CLIENTS connections at once from one python process
+# instead (each sends its file, then half-closes), so that the listener
+# holds them all open together: the load that shows per-connection memory
+# and per-round scanning.
+#
 # Environment: TIMEOUT (seconds per process, default 300), TOOLS (default
 # "ztpipe ncat", the only two), ZTPIPE (binary, default ../ztpipe, built
-# with make when missing or stale).
+# with make when missing or stale), MODE (procs, the default, or conns).
 set -eu
 export LC_ALL=C
 
@@ -38,6 +43,9 @@ uints "$CLIENTS" "$LINES" "$TMO" || usage
 if [ "$CLIENTS" -eq 0 ] || [ "$LINES" -eq 0 ]; then usage; fi
 [ $# -le 2 ] || usage
 TOOLS=${TOOLS:-ztpipe ncat}
+MODE=${MODE:-procs}
+ulimit -n 8192 2>/dev/null || true
+case $MODE in procs | conns) ;; *) die "MODE is procs or conns" ;; esac
 for t in $TOOLS; do
 	case $t in ztpipe | ncat) ;; *) die "unknown tool $t (many.sh runs ztpipe and ncat)" ;; esac
 done
@@ -143,6 +151,50 @@ if __name__ == "__main__":
     {"gen": gen, "check": check}[cmd](clients, lines, sys.argv[4])
 PY
 
+cat >"$tmp/conns.py" <<'PY'
+"""conns PORT CLIENTS DIR: open CLIENTS connections to 127.0.0.1:PORT at
+once, send DIR/c000... over them together, half-close each when its file is
+out, and read each to EOF.  Exit 1 if any connection failed."""
+import os
+import selectors
+import socket
+import sys
+
+port, clients, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+sel = selectors.DefaultSelector()
+left = 0
+for c in range(clients):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setblocking(False)
+    data = memoryview(open(os.path.join(d, "c%03d" % c), "rb").read())
+    sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, [data, 0])
+    left += 1
+failed = 0
+while left:
+    for key, ev in sel.select():
+        s, st = key.fileobj, key.data
+        try:
+            if ev & selectors.EVENT_WRITE:
+                st[1] += s.send(st[0][st[1]:st[1] + 65536])
+                if st[1] == len(st[0]):
+                    s.shutdown(socket.SHUT_WR)
+                    sel.modify(s, selectors.EVENT_READ, st)
+            if ev & selectors.EVENT_READ and s.recv(65536) == b"" \
+                    and st[1] == len(st[0]):
+                sel.unregister(s)
+                s.close()
+                left -= 1
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as e:
+            print("connection failed: %s" % e, file=sys.stderr)
+            failed += 1
+            sel.unregister(s)
+            s.close()
+            left -= 1
+sys.exit(1 if failed else 0)
+PY
+
 # --- one tool ----------------------------------------------------------------
 
 fsize() { stat -c %s "$1" 2>/dev/null || echo 0; }
@@ -187,22 +239,29 @@ run_many() {
 		return 0
 	fi
 
-	note "$tool: listening on port $port (pid $zpid); starting $CLIENTS clients"
+	note "$tool: listening on port $port (pid $zpid); starting $CLIENTS clients ($MODE)"
 	start=$EPOCHREALTIME
-	for i in $(seq 0 $((CLIENTS - 1))); do
-		printf -v f 'c%03d' "$i"
-		timeout "$TMO" "$ZTPIPE" 127.0.0.1 "$port" <"$tmp/in/$f" \
+	if [ "$MODE" = conns ]; then
+		timeout "$TMO" python3 "$tmp/conns.py" "$port" "$CLIENTS" "$tmp/in" \
 			>/dev/null 2>>"$d/cerr" &
 		cpids+=("$!")
 		bg_procs="$bg_procs $!"
-	done
+	else
+		for i in $(seq 0 $((CLIENTS - 1))); do
+			printf -v f 'c%03d' "$i"
+			timeout "$TMO" "$ZTPIPE" 127.0.0.1 "$port" <"$tmp/in/$f" \
+				>/dev/null 2>>"$d/cerr" &
+			cpids+=("$!")
+			bg_procs="$bg_procs $!"
+		done
+	fi
 	started=$(since "$start")
 	note "$tool: $CLIENTS clients started in $started s"
 	i=0
 	for p in "${cpids[@]}"; do
 		wait "$p" || cfail=$((cfail + 1))
 		i=$((i + 1))
-		if [ $((i % ((CLIENTS + 3) / 4))) -eq 0 ] || [ "$i" -eq "$CLIENTS" ]; then
+		if [ $((i % ((${#cpids[@]} + 3) / 4))) -eq 0 ] || [ "$i" -eq "${#cpids[@]}" ]; then
 			note "$tool: $i/$CLIENTS clients done after $(since "$start") s," \
 				"$(fsize "$out") of $total bytes out"
 		fi
@@ -306,7 +365,7 @@ done
 echo "$machine"
 echo "$versions"
 rss_ok=1
-python3 - "$results" "$CLIENTS" "$LINES" "$total" "$RSS_TARGET_KIB" >"$tmp/report" <<'PY' || rss_ok=0
+python3 - "$results" "$CLIENTS" "$LINES" "$total" "$RSS_TARGET_KIB" "$MODE" >"$tmp/report" <<'PY' || rss_ok=0
 import sys
 
 path, clients, lines, total, target = sys.argv[1], *map(int, sys.argv[2:6])
@@ -339,8 +398,9 @@ for r in rows:
                  % (tool, started, lrc, " (SIGTERM)" if lrc == "143" else ""))
     if tool == "ztpipe":
         zt_rss = rss
-title = ("many clients: %d clients x %d lines (%d bytes) at once into one "
-         "listener, merged line by line" % (clients, lines, total))
+title = ("many clients (%s): %d clients x %d lines (%d bytes) at once into "
+         "one listener, merged line by line" % (sys.argv[6], clients, lines,
+                                                total))
 if zt_rss is None:
     verdict, rc = "FAIL (not measured)", 1
 elif zt_rss < target:
