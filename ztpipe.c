@@ -12,7 +12,6 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <net/if.h>
@@ -621,10 +620,7 @@ listen_on(const char *host, const char *port)
 	int fd = -1, one = 1, v6only = opt.family == AF_INET6, err = 0;
 
 	res = resolve(host, port, 1);
-	/*
-	 * glibc lists 0.0.0.0 first for a NULL host: try "::" first, for
-	 * dual stack, and 0.0.0.0 only if that fails.
-	 */
+	/* glibc lists 0.0.0.0 first for a NULL host; prefer "::" for dual stack. */
 	for (int pass = 0; pass < 2 && fd < 0; pass++)
 		for (ai = res; ai && fd < 0; ai = ai->ai_next) {
 			if (host ? pass == 1 :
@@ -886,9 +882,8 @@ cidr_of(const struct sockaddr *sa, struct cidr *c)
 }
 
 /*
- * Is interface name ZeroTier's?  Named like it (zt... on Linux and BSD,
- * feth... on macOS) or, since interfaces can be renamed, carrying an
- * RFC4193 ZeroTier address.
+ * Is interface name ZeroTier's?  Named zt... (Linux, BSD) or feth...
+ * (macOS) or, renamed, carrying an RFC4193 ZeroTier address.
  */
 static int
 zt_iface(const struct ifaddrs *ifa, const char *name)
@@ -1122,27 +1117,23 @@ static int
 cidr_parse(const char *s, struct cidr *c)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash;
-	int max;
 
-	if (strlen(s) >= sizeof(buf))
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
 		return -1;
 	memset(c, 0, sizeof(*c));
-	strcpy(buf, s);
 	if ((slash = strchr(buf, '/')))
 		*slash++ = '\0';
 	if (inet_pton(AF_INET, buf, c->addr) == 1)
-		c->family = AF_INET, max = 32;
+		c->family = AF_INET, c->bits = 32;
 	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
-		c->family = AF_INET6, max = 128;
+		c->family = AF_INET6, c->bits = 128;
 	else
 		return -1;
-	c->bits = max;
-	if (slash) {
-		if (!is_number(slash) || strlen(slash) > 3 ||
-		    atoi(slash) > max)
-			return -1;
+	if (slash && (!is_number(slash) || strlen(slash) > 3 ||
+	    atoi(slash) > c->bits))
+		return -1;
+	if (slash)
 		c->bits = atoi(slash);
-	}
 	/* Peers are matched as IPv4 (cidr_of): so is ::ffff:a.b.c.d/n. */
 	if (c->family == AF_INET6 && c->bits >= 96 &&
 	    memcmp(c->addr, "\0\0\0\0\0\0\0\0\0\0\377\377", 12) == 0) {
@@ -2852,11 +2843,7 @@ parse_args(int argc, char **argv)
 		only_with('z', probe_takes, seen);
 	if (nallow && !opt.listen)
 		usage_error("%s is for listeners, with -l", "--allow");
-	/*
-	 * Only now: "--allow zt" scans the ZeroTier interfaces and fails
-	 * with status 1 when there are none, which must not hide the usage
-	 * error of a missing -l.
-	 */
+	/* Only now: a failed "--allow zt" (status 1) must not hide that. */
 	for (int i = 0; i < nallow; i++)
 		allow_add(allow[i]);
 	free(allow);
@@ -2875,24 +2862,18 @@ parse_args(int argc, char **argv)
 		usage_error("%s is for dialling, not with -l", "-s");
 	if (argc > 2)
 		usage_error("too many arguments: %s", argv[2]);
-	if (opt.listen) {
-		/* "-l 9000" is a port; "-l ::1" an address. */
-		if (argc == 1 && is_number(argv[0]))
-			opt.port = argv[0];
-		else if (argc >= 1)
-			opt.host = argv[0];
-		if (argc == 2)
-			opt.port = argv[1];
-	} else if (argc < 1 && isatty(STDIN_FILENO) && !opt.resolve &&
-	    !opt.probe) {
-		prompt_host();
-	} else {
-		if (argc < 1)
-			usage_error("%s", "no host to connect to");
+	/* "-l 9000" is a port; "-l ::1" an address. */
+	if (opt.listen && argc == 1 && is_number(argv[0]))
+		opt.port = argv[0];
+	else if (argc >= 1)
 		opt.host = argv[0];
-		if (argc == 2)
-			opt.port = argv[1];
-	}
+	else if (!opt.listen && isatty(STDIN_FILENO) && !opt.resolve &&
+	    !opt.probe)
+		prompt_host();
+	else if (!opt.listen)
+		usage_error("%s", "no host to connect to");
+	if (argc == 2)
+		opt.port = argv[1];
 	if (!opt.port)
 		opt.port = DEFAULT_PORT;
 	if (opt.probe && parse_range(opt.port, &opt.port_lo, &opt.port_hi) == 0)
@@ -2953,7 +2934,6 @@ resolve_print(void)
 	freeaddrinfo(res);
 	return 0;
 }
-
 /* Tables, buffers and limits for the session the options ask for. */
 static void
 session_init(void)
