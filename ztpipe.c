@@ -2639,7 +2639,6 @@ static void
 short_error(int c, int argc, char **argv)
 {
 	const char *w = argv[optind - 1], *at;
-	const struct option *o;
 
 	if (*w != '-' || w[1] == '-' || w[1] == '\0' || w[strlen(w) - 1] != c)
 		w = optind < argc ? argv[optind] : "";
@@ -2648,11 +2647,8 @@ short_error(int c, int argc, char **argv)
 	if ((w[1] == c && w[2] == '\0') || c < 0x20 || c > 0x7e)
 		usage_error("unknown option: %s", w);	/* -x, or -ş whole */
 	/* "-P=always", "-Palways": meant for --progress=always. */
-	for (o = longopts; o->name; o++)
-		if (at > w + 1 && o->val == at[-1] &&
-		    o->has_arg == optional_argument)
-			usage_error("-%c takes no value (--%s=VALUE does): %s",
-			    at[-1], o->name, w);
+	if (at > w + 1 && at[-1] == 'P')
+		usage_error("-P takes no value (--progress=VALUE does): %s", w);
 	if (c == '=')
 		usage_error("-%c takes no value: %s", at[-1], w);
 	usage_error("unknown option: -%c (in %s)", c, w);
@@ -2706,7 +2702,6 @@ prompt_host(void)
 {
 	static char line[NI_MAXHOST + 16];
 	uint64_t nwids[8];
-	char *host, *port;
 	size_t len = 0;
 	ssize_t n;
 	int nnets = zt_networks(nwids, 8), newline = 0;
@@ -2729,12 +2724,9 @@ prompt_host(void)
 	if (!newline)
 		(void)!write(STDERR_FILENO, "\n", 1);
 	line[len] = '\0';
-	host = strtok(line, " \t\r");
-	port = host ? strtok(NULL, " \t\r") : NULL;
-	if (!host)
+	if (!(opt.host = strtok(line, " \t\r")))
 		usage_error("%s", "no host to connect to");
-	opt.host = host;
-	opt.port = port;
+	opt.port = strtok(NULL, " \t\r");
 }
 
 /* -i, -R, -w (seconds, kept in ms) and -m: a whole number in range. */
@@ -2934,13 +2926,13 @@ resolve_print(void)
 	freeaddrinfo(res);
 	return 0;
 }
+
 /* Tables, buffers and limits for the session the options ask for. */
 static void
 session_init(void)
 {
 	struct rlimit rl;
 	char host[256];
-
 	int fl;
 
 	ss.t0 = ss.now = now_ms();
