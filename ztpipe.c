@@ -545,13 +545,11 @@ addr_name(const struct sockaddr *sa, char *out, size_t outsz)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(struct sockaddr_in6);
 
 	sa = unmap(sa, &sin);
-	if (sa->sa_family == AF_INET)
-		len = sizeof(struct sockaddr_in);
-	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+	if (getnameinfo(sa, sa->sa_family == AF_INET ? sizeof(sin) :
+	    sizeof(struct sockaddr_in6), host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		snprintf(out, outsz, "(unknown)");
 	else
 		snprintf(out, outsz, "%s port %s", host, serv);
@@ -627,7 +625,8 @@ listen_on(const char *host, const char *port)
 			    (pass == 0) != (ai->ai_family == AF_INET6))
 				continue;
 			addr_name(ai->ai_addr, name, sizeof(name));
-			if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0) {
+			fd = socket(ai->ai_family, ai->ai_socktype, 0);
+			if (fd < 0) {
 				err = errno;
 				continue;
 			}
@@ -1031,9 +1030,11 @@ zt_print_addrs(void)
 			}
 		printf("\n");
 		for (j = i; j < n; j++)
-			if (strcmp(z[j].ifname, z[i].ifname) == 0)
-				printf("  %s/%d\n", inet_ntop(z[j].net.family,
-				    z[j].net.addr, a, sizeof(a)), z[j].net.bits);
+			if (strcmp(z[j].ifname, z[i].ifname) == 0) {
+				inet_ntop(z[j].net.family, z[j].net.addr, a,
+				    sizeof(a));
+				printf("  %s/%d\n", a, z[j].net.bits);
+			}
 	}
 	return 0;
 }
@@ -2763,7 +2764,7 @@ parse_args(int argc, char **argv)
 	static const int probe_takes[] = { '4', '6', 'v', 's', 'w',
 	    OPT_NETWORK, OPT_6PLANE, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
-	char seen[OPT_END][12] = { "" };	/* given, as typed: -v, --verbose */
+	char seen[OPT_END][12] = { "" };	/* as typed: -v, --verbose */
 	int c, li, nallow = 0;
 
 	if (!allow)
