@@ -12,7 +12,6 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -250,7 +249,6 @@ static const struct sockaddr *unmap(const struct sockaddr *sa,
 static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
 static int set_nonblock(int fd, int *saved);
 static void tune_socket(int fd);
-static const char *family_flag(int family);
 static struct addrinfo *resolve(const char *host, const char *port,
     int passive);
 static int listen_on(const char *host, const char *port);
@@ -264,20 +262,17 @@ static void zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static void zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
 static int parse_hex(const char *s, size_t n, uint64_t *v);
-static int zt_ifname(const char *name);
-static int prefix_len(const unsigned char *mask, int nbytes);
 static void cidr_of(const struct sockaddr *sa, struct cidr *c);
+static int zt_iface(const struct ifaddrs *ifa, const char *name);
 static int zt_scan(struct ztaddr *out, int max);
-static void cidr_str(const struct cidr *c, char *out, size_t outsz);
 static int zt_networks(uint64_t *nwids, int max);
 static const char *zt_node_host(const char *host);
 static int zt_print_addrs(void);
-static void zt_dial_hints(const struct sockaddr *bound, int port);
+static void zt_dial_hints(const struct sockaddr *sa);
 static void zt_fail_hint(const struct sockaddr *sa, int err);
 static int cidr_parse(const char *s, struct cidr *c);
 static int cidr_match(const struct cidr *c, const struct cidr *a);
 static void allow_add(const char *list);
-static void allow_push(const struct cidr *c);
 static int allowed(const struct sockaddr *sa);
 static size_t utf8_len(const unsigned char *s, size_t n, unsigned long *cp);
 static int invisible(unsigned long cp);
@@ -336,13 +331,12 @@ static void human(double v, char *out, size_t outsz);
 static void progress_draw(int final);
 static void usage(FILE *f);
 static void usage_error(const char *fmt, ...) NORETURN;
-static const char *opt_label(int c, int how, char *out, size_t outsz);
 static void long_error(const char *arg);
 static void short_error(int c, int argc, char **argv);
-static void only_with(int mode, const int *takes, const char *seen);
+static void only_with(int mode, const int *takes, char (*seen)[12]);
 static int parse_range(const char *s, int *lo, int *hi);
 static void prompt_host(void);
-static long number_arg(const char *s, long lo, long hi, const char *what);
+static void number_opt(int c, const char *s);
 static void parse_args(int argc, char **argv);
 static void guard_std_fds(void);
 static void summary(void);
@@ -357,17 +351,13 @@ static void start_dialling(void);
 static void
 vsay(int errnum, const char *fmt, va_list ap)
 {
-	char line[1024];
-	int n;
+	char line[1024] = "ztpipe: ";
+	int n = 8 + vsnprintf(line + 8, sizeof(line) - 8, fmt, ap);
 
-	n = snprintf(line, sizeof(line), "ztpipe: ");
-	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	if (n >= (int)sizeof(line) - 1)
-		n = sizeof(line) - 2;
-	if (errnum)
+	if (errnum && n < (int)sizeof(line))
 		n += snprintf(line + n, sizeof(line) - n, ": %s",
 		    strerror(errnum));
-	if (n >= (int)sizeof(line) - 1)
+	if (n > (int)sizeof(line) - 2)	/* cut short, room for \n */
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
@@ -513,12 +503,7 @@ line_span(const char *p, size_t len, int final, size_t cap)
 static int
 is_number(const char *s)
 {
-	if (*s == '\0')
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
+	return *s && strspn(s, "0123456789") == strlen(s);
 }
 
 /* A port number 1-65535 (0 too when listening) or a service name; -1 if bad. */
@@ -564,13 +549,11 @@ addr_name(const struct sockaddr *sa, char *out, size_t outsz)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(struct sockaddr_in6);
 
 	sa = unmap(sa, &sin);
-	if (sa->sa_family == AF_INET)
-		len = sizeof(struct sockaddr_in);
-	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+	if (getnameinfo(sa, sa->sa_family == AF_INET ? sizeof(sin) :
+	    sizeof(struct sockaddr_in6), host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		snprintf(out, outsz, "(unknown)");
 	else
 		snprintf(out, outsz, "%s port %s", host, serv);
@@ -597,12 +580,6 @@ tune_socket(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static const char *
-family_flag(int family)
-{
-	return family == AF_INET ? "-4" : "-6";
-}
-
 /* getaddrinfo, with one clear message for every way it can fail. */
 static struct addrinfo *
 resolve(const char *host, const char *port, int passive)
@@ -625,7 +602,7 @@ resolve(const char *host, const char *port, int passive)
 			freeaddrinfo(res);
 			die(EXIT_USAGE, 0, "%s is not an %s address (%s)", host,
 			    opt.family == AF_INET ? "IPv4" : "IPv6",
-			    family_flag(opt.family));
+			    opt.family == AF_INET ? "-4" : "-6");
 		}
 	}
 	if (e == EAI_SYSTEM)
@@ -639,19 +616,18 @@ static int
 listen_on(const char *host, const char *port)
 {
 	struct addrinfo *res, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	struct sockaddr_storage bound;
+	socklen_t sl = sizeof(bound);
 	char name[NAMESZ];
-	int fd = -1, one = 1, v6only, err = 0;
+	int fd = -1, one = 1, v6only = opt.family == AF_INET6, err = 0;
 
 	res = resolve(host, port, 1);
 	/* glibc lists 0.0.0.0 first for a NULL host; prefer "::" for dual stack. */
-	for (int pass = 0; pass < 2 && fd < 0; pass++) {
+	for (int pass = 0; pass < 2 && fd < 0; pass++)
 		for (ai = res; ai && fd < 0; ai = ai->ai_next) {
-			if (!host && (pass == 0) != (ai->ai_family == AF_INET6))
+			if (host ? pass == 1 :
+			    (pass == 0) != (ai->ai_family == AF_INET6))
 				continue;
-			if (host && pass == 1)
-				break;
 			addr_name(ai->ai_addr, name, sizeof(name));
 			fd = socket(ai->ai_family, ai->ai_socktype, 0);
 			if (fd < 0) {
@@ -660,30 +636,26 @@ listen_on(const char *host, const char *port)
 			}
 			(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 			    sizeof(one));
-			if (ai->ai_family == AF_INET6) {
-				v6only = opt.family == AF_INET6;
+			if (ai->ai_family == AF_INET6)
 				(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 				    &v6only, sizeof(v6only));
+			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+			    listen(fd, 128) < 0) {
+				err = errno;
+				close(fd);
+				fd = -1;
 			}
-			if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-			    listen(fd, 128) == 0)
-				break;
-			err = errno;
-			close(fd);
-			fd = -1;
 		}
-	}
 	freeaddrinfo(res);
 	if (fd < 0)
 		die(EXIT_NET, err, "listen on %s", host ? name : port);
 	if (set_nonblock(fd, NULL) < 0)
 		die(EXIT_NET, errno, "fcntl");
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		addr_name((struct sockaddr *)&ss, name, sizeof(name));
+	if (getsockname(fd, (struct sockaddr *)&bound, &sl) == 0) {
+		addr_name((struct sockaddr *)&bound, name, sizeof(name));
 		note("listening on %s", name);
 		if (opt.verbose)
-			zt_dial_hints((struct sockaddr *)&ss,
-			    ntohs(((struct sockaddr_in *)&ss)->sin_port));
+			zt_dial_hints((struct sockaddr *)&bound);
 	}
 	return fd;
 }
@@ -866,7 +838,10 @@ zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16])
 	a[15] = 1;
 }
 
-/* The network and node IDs inside an RFC4193 ZeroTier address; 0 if not one. */
+/*
+ * The network and node IDs inside an RFC4193 ZeroTier address; 0 if not
+ * one, as an IPv4 cidr (zero after its 4 bytes) never is.
+ */
 static int
 zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node)
 {
@@ -890,24 +865,6 @@ parse_hex(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
-/* Names ZeroTier gives its interfaces: zt... (Linux, BSD), feth... (macOS). */
-static int
-zt_ifname(const char *name)
-{
-	return strncmp(name, "zt", 2) == 0 || strncmp(name, "feth", 4) == 0;
-}
-
-static int
-prefix_len(const unsigned char *mask, int nbytes)
-{
-	int bits = 0;
-
-	for (int i = 0; i < nbytes; i++)
-		for (int b = 7; b >= 0 && (mask[i] >> b & 1); b--)
-			bits++;
-	return bits;
-}
-
 /* An address as a cidr; IPv4-mapped IPv6 becomes plain IPv4. */
 static void
 cidr_of(const struct sockaddr *sa, struct cidr *c)
@@ -928,65 +885,61 @@ cidr_of(const struct sockaddr *sa, struct cidr *c)
 }
 
 /*
- * This host's ZeroTier addresses: every address, with its prefix, on an
- * interface named like ZeroTier's or carrying an RFC4193 ZeroTier
- * address (interfaces can be renamed).  Link-local ones are left out.
+ * Is interface name ZeroTier's?  Named zt... (Linux, BSD) or feth...
+ * (macOS) or, renamed, carrying an RFC4193 ZeroTier address.
  */
+static int
+zt_iface(const struct ifaddrs *ifa, const char *name)
+{
+	struct cidr c;
+	uint64_t nwid, node;
+
+	if (strncmp(name, "zt", 2) == 0 || strncmp(name, "feth", 4) == 0)
+		return 1;
+	for (; ifa; ifa = ifa->ifa_next)
+		if (ifa->ifa_addr && ifa->ifa_addr->sa_family == AF_INET6 &&
+		    strcmp(ifa->ifa_name, name) == 0) {
+			cidr_of(ifa->ifa_addr, &c);
+			if (zt_ids(c.addr, &nwid, &node))
+				return 1;
+		}
+	return 0;
+}
+
+/* This host's ZeroTier addresses with their prefixes, but link-local. */
 static int
 zt_scan(struct ztaddr *out, int max)
 {
 	struct ifaddrs *ifa, *i;
-	struct ztaddr z;
-	uint64_t nwid, node;
-	int n = 0, pass;
-	char zt_named[8][IF_NAMESIZE];	/* interfaces with RFC4193 addresses */
-	int nnamed = 0;
+	const unsigned char *mask;
+	struct cidr *c;
+	int n = 0, fam, bits;
 
 	if (getifaddrs(&ifa) < 0)
 		return 0;
-	for (pass = 0; pass < 2; pass++) {
-		for (i = ifa; i; i = i->ifa_next) {
-			int fam = i->ifa_addr ? i->ifa_addr->sa_family : 0;
-			int known = zt_ifname(i->ifa_name);
-
-			if (fam != AF_INET && fam != AF_INET6)
-				continue;
-			memset(&z, 0, sizeof(z));
-			snprintf(z.ifname, sizeof(z.ifname), "%s", i->ifa_name);
-			cidr_of(i->ifa_addr, &z.net);
-			if (pass == 0) {
-				if (fam == AF_INET6 && !known && nnamed < 8 &&
-				    zt_ids(z.net.addr, &nwid, &node))
-					memcpy(zt_named[nnamed++], z.ifname,
-					    IF_NAMESIZE);
-				continue;
-			}
-			for (int k = 0; k < nnamed && !known; k++)
-				known = strcmp(zt_named[k], z.ifname) == 0;
-			if (!known || n >= max || (fam == AF_INET6 &&
-			    IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)z.net.addr)))
-				continue;
-			if (i->ifa_netmask)
-				z.net.bits = prefix_len(fam == AF_INET ?
-				    (unsigned char *)&((struct sockaddr_in *)
-				    i->ifa_netmask)->sin_addr :
-				    ((struct sockaddr_in6 *)
-				    i->ifa_netmask)->sin6_addr.s6_addr,
-				    fam == AF_INET ? 4 : 16);
-			out[n++] = z;
-		}
+	for (i = ifa; i && n < max; i = i->ifa_next) {
+		fam = i->ifa_addr ? i->ifa_addr->sa_family : 0;
+		if ((fam != AF_INET && fam != AF_INET6) ||
+		    !zt_iface(ifa, i->ifa_name))
+			continue;
+		c = &out[n].net;
+		cidr_of(i->ifa_addr, c);
+		if (fam == AF_INET6 &&
+		    IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)c->addr))
+			continue;
+		snprintf(out[n++].ifname, IF_NAMESIZE, "%s", i->ifa_name);
+		if (!i->ifa_netmask)
+			continue;
+		/* The prefix length: the leading one bits of the mask. */
+		mask = fam == AF_INET ? (const unsigned char *)
+		    &((struct sockaddr_in *)i->ifa_netmask)->sin_addr :
+		    ((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr;
+		for (bits = c->bits, c->bits = 0; c->bits < bits &&
+		    (mask[c->bits / 8] & 0x80 >> c->bits % 8); c->bits++)
+			;
 	}
 	freeifaddrs(ifa);
 	return n;
-}
-
-static void
-cidr_str(const struct cidr *c, char *out, size_t outsz)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(c->family, c->addr, a, sizeof(a));
-	snprintf(out, outsz, "%s", a);
 }
 
 /* The networks this host is in, from its RFC4193 addresses; how many. */
@@ -998,8 +951,7 @@ zt_networks(uint64_t *nwids, int max)
 	int n = zt_scan(z, 64), k = 0, j;
 
 	for (int i = 0; i < n; i++) {
-		if (z[i].net.family != AF_INET6 ||
-		    !zt_ids(z[i].net.addr, &nwid, &node))
+		if (!zt_ids(z[i].net.addr, &nwid, &node))
 			continue;
 		for (j = 0; j < k && nwids[j] != nwid; j++)
 			;
@@ -1061,71 +1013,69 @@ zt_print_addrs(void)
 	struct ztaddr z[64];
 	uint64_t nwid, node;
 	char a[INET6_ADDRSTRLEN];
-	int n = zt_scan(z, 64);
+	int n = zt_scan(z, 64), j;
 
 	if (n == 0)
 		die(EXIT_NET, 0, "no ZeroTier interface found: %s",
 		    zt_hint_setup);
 	/* getifaddrs lists all IPv4 addresses, then all IPv6: group by name. */
 	for (int i = 0; i < n; i++) {
-		int seen = 0;
-
-		for (int j = 0; j < i && !seen; j++)
-			seen = strcmp(z[j].ifname, z[i].ifname) == 0;
-		if (seen)
-			continue;
+		for (j = 0; strcmp(z[j].ifname, z[i].ifname) != 0; j++)
+			;
+		if (j < i)
+			continue;	/* listed with its first address */
 		printf("%s", z[i].ifname);
-		for (int j = i; j < n; j++)
+		for (j = i; j < n; j++)
 			if (strcmp(z[j].ifname, z[i].ifname) == 0 &&
-			    z[j].net.family == AF_INET6 &&
 			    zt_ids(z[j].net.addr, &nwid, &node)) {
 				printf("  network %016" PRIx64
 				    "  node %010" PRIx64, nwid, node);
 				break;
 			}
 		printf("\n");
-		for (int j = i; j < n; j++)
+		for (j = i; j < n; j++)
 			if (strcmp(z[j].ifname, z[i].ifname) == 0) {
-				cidr_str(&z[j].net, a, sizeof(a));
+				inet_ntop(z[j].net.family, z[j].net.addr, a,
+				    sizeof(a));
 				printf("  %s/%d\n", a, z[j].net.bits);
 			}
 	}
 	return 0;
 }
 
-/* -l -v: the commands a peer can run to reach the listener on fd. */
+/* -l -v: the commands a peer can run to reach the listener bound to sa. */
 static void
-zt_dial_hints(const struct sockaddr *bound, int port)
+zt_dial_hints(const struct sockaddr *sa)
 {
+	static const unsigned char any[16];
 	struct ztaddr z[64];
-	struct cidr b;
+	struct cidr b, *c;
 	uint64_t nwid, node, nwids[8], last = 0;
 	char a[INET6_ADDRSTRLEN];
-	int n = zt_scan(z, 64), nnets = zt_networks(nwids, 8);
-	int any, v6only = opt.family == AF_INET6;
+	int n = zt_scan(z, 64), nnets = zt_networks(nwids, 8), all, dual;
+	int port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 
-	cidr_of(bound, &b);
-	any = b.family == AF_INET ? memcmp(b.addr, "\0\0\0\0", 4) == 0 :
-	    memcmp(b.addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16) == 0;
+	cidr_of(sa, &b);
+	all = memcmp(b.addr, any, 16) == 0;
+	/* "::" takes IPv4 peers too, unless -6 made it IPv6 only. */
+	dual = all && b.family == AF_INET6 && opt.family != AF_INET6;
 	for (int i = 0; i < n; i++) {
-		if (!any ? memcmp(&z[i].net.addr, b.addr, 16) != 0 ||
-		    z[i].net.family != b.family :
-		    (b.family == AF_INET && z[i].net.family != AF_INET) ||
-		    (v6only && z[i].net.family != AF_INET6))
+		c = &z[i].net;
+		if ((c->family != b.family && !dual) ||
+		    (!all && memcmp(c->addr, b.addr, 16) != 0))
 			continue;
-		cidr_str(&z[i].net, a, sizeof(a));
+		inet_ntop(c->family, c->addr, a, sizeof(a));
 		note("a peer can run: ztpipe %s %d", a, port);
-		if (z[i].net.family == AF_INET6 && b.family == AF_INET6 &&
-		    zt_ids(z[i].net.addr, &nwid, &node) && nwid != last) {
-			/* One node, one ID, but one command per network. */
-			last = nwid;
-			if (nnets > 1)
-				note("a peer can run: ztpipe --network %016"
-				    PRIx64 " %010" PRIx64 " %d", nwid, node, port);
-			else
-				note("a peer can run: ztpipe %010" PRIx64 " %d",
-				    node, port);
-		}
+		/* One node, one ID, but one command per network. */
+		if (!zt_ids(c->addr, &nwid, &node) || nwid == last)
+			continue;
+		last = nwid;
+		if (nnets > 1)
+			note("a peer can run: ztpipe --network %016" PRIx64
+			    " %010" PRIx64 " %d", nwid, node, port);
+		else
+			note("a peer can run: ztpipe %010" PRIx64 " %d", node,
+			    port);
 	}
 }
 
@@ -1148,7 +1098,7 @@ zt_fail_hint(const struct sockaddr *sa, int err)
 	if (err != ETIMEDOUT && err != EHOSTUNREACH && err != ENETUNREACH)
 		return;
 	cidr_of(sa, &dst);
-	cidr_str(&dst, a, sizeof(a));
+	inet_ntop(dst.family, dst.addr, a, sizeof(a));
 	n = zt_scan(z, 64);
 	for (int i = 0; i < n; i++)
 		if (cidr_match(&z[i].net, &dst)) {
@@ -1172,27 +1122,23 @@ static int
 cidr_parse(const char *s, struct cidr *c)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash;
-	int max;
 
-	if (strlen(s) >= sizeof(buf))
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
 		return -1;
 	memset(c, 0, sizeof(*c));
-	strcpy(buf, s);
 	if ((slash = strchr(buf, '/')))
 		*slash++ = '\0';
 	if (inet_pton(AF_INET, buf, c->addr) == 1)
-		c->family = AF_INET, max = 32;
+		c->family = AF_INET, c->bits = 32;
 	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
-		c->family = AF_INET6, max = 128;
+		c->family = AF_INET6, c->bits = 128;
 	else
 		return -1;
-	c->bits = max;
-	if (slash) {
-		if (!is_number(slash) || strlen(slash) > 3 ||
-		    atoi(slash) > max)
-			return -1;
+	if (slash && (!is_number(slash) || strlen(slash) > 3 ||
+	    atoi(slash) > c->bits))
+		return -1;
+	if (slash)
 		c->bits = atoi(slash);
-	}
 	/* Peers are matched as IPv4 (cidr_of): so is ::ffff:a.b.c.d/n. */
 	if (c->family == AF_INET6 && c->bits >= 96 &&
 	    memcmp(c->addr, "\0\0\0\0\0\0\0\0\0\0\377\377", 12) == 0) {
@@ -1222,7 +1168,7 @@ allow_add(const char *list)
 {
 	char *copy = strdup(list), *tok, *next;
 	struct ztaddr z[64];
-	struct cidr c;
+	struct cidr *a;
 	int n;
 
 	if (!copy)
@@ -1231,30 +1177,21 @@ allow_add(const char *list)
 	for (tok = copy; tok; tok = next) {
 		if ((next = strchr(tok, ',')))
 			*next++ = '\0';
-		if (strcmp(tok, "zt") == 0) {
-			if ((n = zt_scan(z, 64)) == 0)
-				die(EXIT_NET, 0, "--allow zt: no ZeroTier "
-				    "interface found: %s", zt_hint_setup);
-			for (int i = 0; i < n; i++)
-				allow_push(&z[i].net);
-		} else if (cidr_parse(tok, &c) == 0) {
-			allow_push(&c);
-		} else {
-			usage_error("bad --allow entry: '%s'", tok);
+		if (strcmp(tok, "zt") != 0) {
+			n = 1;
+			if (cidr_parse(tok, &z[0].net) < 0)
+				usage_error("bad --allow entry: '%s'", tok);
+		} else if ((n = zt_scan(z, 64)) == 0) {
+			die(EXIT_NET, 0, "--allow zt: no ZeroTier interface "
+			    "found: %s", zt_hint_setup);
 		}
+		if (!(a = realloc(opt.allow, (opt.nallow + n) * sizeof(*a))))
+			die(EXIT_NET, errno, "realloc");
+		opt.allow = a;
+		for (int i = 0; i < n; i++)
+			opt.allow[opt.nallow++] = z[i].net;
 	}
 	free(copy);
-}
-
-static void
-allow_push(const struct cidr *c)
-{
-	struct cidr *a = realloc(opt.allow, (opt.nallow + 1) * sizeof(*a));
-
-	if (!a)
-		die(EXIT_NET, errno, "realloc");
-	opt.allow = a;
-	opt.allow[opt.nallow++] = *c;
 }
 
 /* May this peer in?  Everyone, unless --allow says otherwise. */
@@ -2523,22 +2460,6 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-/* An option's name in messages: "-l", or "--listen" as typed (how = 2). */
-static const char *
-opt_label(int c, int how, char *out, size_t outsz)
-{
-	const struct option *o;
-
-	if (c < OPT_6PLANE && how != 2) {
-		snprintf(out, outsz, "-%c", c);
-		return out;
-	}
-	for (o = longopts; o->name && o->val != c; o++)
-		;
-	snprintf(out, outsz, "--%s", o->name ? o->name : "?");
-	return out;
-}
-
 /* arg ("--name" or "--name=value") was refused: unknown, ambiguous, ... */
 static void
 long_error(const char *arg)
@@ -2580,7 +2501,6 @@ static void
 short_error(int c, int argc, char **argv)
 {
 	const char *w = argv[optind - 1], *at;
-	const struct option *o;
 
 	if (*w != '-' || w[1] == '-' || w[1] == '\0' || w[strlen(w) - 1] != c)
 		w = optind < argc ? argv[optind] : "";
@@ -2589,11 +2509,8 @@ short_error(int c, int argc, char **argv)
 	if ((w[1] == c && w[2] == '\0') || c < 0x20 || c > 0x7e)
 		usage_error("unknown option: %s", w);	/* -x, or -ş whole */
 	/* "-P=always", "-Palways": meant for --progress=always. */
-	for (o = longopts; o->name; o++)
-		if (at > w + 1 && o->val == at[-1] &&
-		    o->has_arg == optional_argument)
-			usage_error("-%c takes no value (--%s=VALUE does): %s",
-			    at[-1], o->name, w);
+	if (at > w + 1 && at[-1] == 'P')
+		usage_error("-P takes no value (--progress=VALUE does): %s", w);
 	if (c == '=')
 		usage_error("-%c takes no value: %s", at[-1], w);
 	usage_error("unknown option: -%c (in %s)", c, w);
@@ -2605,20 +2522,18 @@ short_error(int c, int argc, char **argv)
  * --resolve had no host to resolve), so it is a usage error.
  */
 static void
-only_with(int mode, const int *takes, const char *seen)
+only_with(int mode, const int *takes, char (*seen)[12])
 {
-	char a[16], b[16];
 	int i;
 
 	for (int c = 1; c < OPT_END; c++) {
-		if (!seen[c] || c == mode)
+		if (!*seen[c] || c == mode)
 			continue;
 		for (i = 0; takes[i] && takes[i] != c; i++)
 			;
 		if (!takes[i])
-			usage_error("%s cannot be used with %s",
-			    opt_label(c, seen[c], a, sizeof(a)),
-			    opt_label(mode, seen[mode], b, sizeof(b)));
+			usage_error("%s cannot be used with %s", seen[c],
+			    seen[mode]);
 	}
 }
 
@@ -2649,7 +2564,6 @@ prompt_host(void)
 {
 	static char line[NI_MAXHOST + 16];
 	uint64_t nwids[8];
-	char *host, *port;
 	size_t len = 0;
 	ssize_t n;
 	int nnets = zt_networks(nwids, 8), newline = 0;
@@ -2672,26 +2586,34 @@ prompt_host(void)
 	if (!newline)
 		(void)!write(STDERR_FILENO, "\n", 1);
 	line[len] = '\0';
-	host = strtok(line, " \t\r");
-	port = host ? strtok(NULL, " \t\r") : NULL;
-	if (!host)
+	if (!(opt.host = strtok(line, " \t\r")))
 		usage_error("%s", "no host to connect to");
-	opt.host = host;
-	opt.port = port;
+	opt.port = strtok(NULL, " \t\r");
 }
 
-/* A whole number in [lo, hi], or a usage error naming the option. */
-static long
-number_arg(const char *s, long lo, long hi, const char *what)
+/* -i, -R, -w (seconds, kept in ms) and -m: a whole number in range. */
+static void
+number_opt(int c, const char *s)
 {
+	enum { SECS = INT_MAX / 1000 };
+	static const struct { int c, scale; long max; int *v; const char *bad; }
+	    num[] = {
+		{ 'i', 1000, SECS, &opt.idle_ms, "bad idle time: %s" },
+		{ 'R', 1000, SECS, &opt.retry_ms, "bad retry time: %s" },
+		{ 'w', 1000, SECS, &opt.wait_ms, "bad wait: %s" },
+		{ 'm', 1, 1000000, &opt.maxconns, "bad connection limit: %s" },
+	};
 	char *end;
 	long v;
+	int k = 0;
 
+	while (num[k].c != c)
+		k++;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		usage_error(what, s);
-	return v;
+	if (errno || end == s || *end || v < 1 || v > num[k].max)
+		usage_error(num[k].bad, s);
+	*num[k].v = v * num[k].scale;
 }
 
 static void
@@ -2703,7 +2625,7 @@ parse_args(int argc, char **argv)
 	static const int probe_takes[] = { '4', '6', 'v', 's', 'w',
 	    OPT_NETWORK, OPT_6PLANE, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
-	char seen[OPT_END] = { 0 };	/* given: 1 as -x, 2 as --long */
+	char seen[OPT_END][12] = { "" };	/* as typed: -v, --verbose */
 	/* Only the last word can lack its value; save it now, as musl's
 	 * getopt_long then moves argv's NULL into argv[optind - 1]. */
 	const char *last = argc > 0 ? argv[argc - 1] : "", *w;
@@ -2718,8 +2640,11 @@ parse_args(int argc, char **argv)
 	/* li is set for a long option only, so reset it before each call. */
 	while ((c = getopt_long(argc, argv, shortopts, longopts,
 	    (li = -1, &li))) != -1) {
-		if (c > 0 && c < OPT_END)
-			seen[c] = li >= 0 ? 2 : 1;
+		if (li >= 0)
+			snprintf(seen[c], sizeof(seen[c]), "--%s",
+			    longopts[li].name);
+		else if (c > 0 && c < OPT_END)
+			snprintf(seen[c], sizeof(seen[c]), "-%c", c);
 		switch (c) {
 		case '4': opt.family = AF_INET; break;
 		case '6': opt.family = AF_INET6; break;
@@ -2732,9 +2657,8 @@ parse_args(int argc, char **argv)
 		case OPT_NETWORK: opt.network = optarg; break;
 		case OPT_6PLANE: opt.sixplane = 1; break;
 		case OPT_RESOLVE: opt.resolve = 1; break;
-		case 'i':
-			opt.idle_ms = number_arg(optarg, 1, INT_MAX / 1000,
-			    "bad idle time: %s") * 1000;
+		case 'i': case 'm': case 'R': case 'w':
+			number_opt(c, optarg);
 			break;
 		case 'P':
 			if (!optarg)
@@ -2745,25 +2669,13 @@ parse_args(int argc, char **argv)
 				usage_error("bad value for --progress: '%s' "
 				    "(--progress=always, or -P alone)", optarg);
 			break;
-		case 'R':
-			opt.retry_ms = number_arg(optarg, 1, INT_MAX / 1000,
-			    "bad retry time: %s") * 1000;
-			break;
 		case 'z': opt.probe = 1; break;
 		case 'k': opt.keep = 1; break;
 		case 'l': opt.listen = 1; break;
-		case 'm':
-			opt.maxconns = number_arg(optarg, 1, 1000000,
-			    "bad connection limit: %s");
-			break;
 		case OPT_NAME: opt.name = optarg; break;
 		case 's': opt.source = optarg; break;
 		case 'v': opt.verbose = 1; break;
 		case 'V': printf("ztpipe %s\n", VERSION); exit(0);
-		case 'w':
-			opt.wait_ms = number_arg(optarg, 1, INT_MAX / 1000,
-			    "bad wait: %s") * 1000;
-			break;
 		case ':':
 			w = argv[optind - 1] ? argv[optind - 1] : last;
 			if (strncmp(w, "--", 2) == 0)
@@ -2789,11 +2701,7 @@ parse_args(int argc, char **argv)
 		only_with('z', probe_takes, seen);
 	if (nallow && !opt.listen)
 		usage_error("%s is for listeners, with -l", "--allow");
-	/*
-	 * Only now: "--allow zt" scans the ZeroTier interfaces and fails
-	 * with status 1 when there are none, which must not hide the usage
-	 * error of a missing -l.
-	 */
+	/* Only now: a failed "--allow zt" (status 1) must not hide that. */
 	for (int i = 0; i < nallow; i++)
 		allow_add(allow[i]);
 	free(allow);
@@ -2812,24 +2720,18 @@ parse_args(int argc, char **argv)
 		usage_error("%s is for dialling, not with -l", "-s");
 	if (argc > 2)
 		usage_error("too many arguments: %s", argv[2]);
-	if (opt.listen) {
-		/* "-l 9000" is a port; "-l ::1" an address. */
-		if (argc == 1 && is_number(argv[0]))
-			opt.port = argv[0];
-		else if (argc >= 1)
-			opt.host = argv[0];
-		if (argc == 2)
-			opt.port = argv[1];
-	} else if (argc < 1 && isatty(STDIN_FILENO) && !opt.resolve &&
-	    !opt.probe) {
-		prompt_host();
-	} else {
-		if (argc < 1)
-			usage_error("%s", "no host to connect to");
+	/* "-l 9000" is a port; "-l ::1" an address. */
+	if (opt.listen && argc == 1 && is_number(argv[0]))
+		opt.port = argv[0];
+	else if (argc >= 1)
 		opt.host = argv[0];
-		if (argc == 2)
-			opt.port = argv[1];
-	}
+	else if (!opt.listen && isatty(STDIN_FILENO) && !opt.resolve &&
+	    !opt.probe)
+		prompt_host();
+	else if (!opt.listen)
+		usage_error("%s", "no host to connect to");
+	if (argc == 2)
+		opt.port = argv[1];
 	if (!opt.port)
 		opt.port = DEFAULT_PORT;
 	if (opt.probe && parse_range(opt.port, &opt.port_lo, &opt.port_hi) == 0)
@@ -2897,7 +2799,6 @@ session_init(void)
 {
 	struct rlimit rl;
 	char host[256];
-
 	int fl;
 
 	ss.t0 = ss.now = now_ms();
