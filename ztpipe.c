@@ -116,12 +116,14 @@ struct route {
 	int stop_status;		/* exit status after a signal */
 };
 
+#ifdef SPLICE_F_MOVE
 /* The splice loop: one direction, from -> to. */
 struct flow {
 	int from, to;
 	int pipe;	/* a pipe on our side: splice; else read here */
 	int wait;	/* the fd it waits on, -1: try now */
 };
+#endif
 
 /* An address or prefix: --allow entries, ZeroTier subnets. */
 struct cidr {
