@@ -86,7 +86,7 @@ stty -g >$d/before
 timeout --foreground 10 $ZTPIPE -v -P 127.0.0.1 $PORT
 echo \$? >$d/status
 stty -g >$d/after
-python3 -c \"import fcntl, os; print(fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK)\" >$d/nonblock
+$PYTHON -c \"import fcntl, os; print(fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK)\" >$d/nonblock
 sleep 5'"
 	wait_for_file "$d/nonblock" '[0-9]'
 	[ "$(cat "$d/status")" = 0 ]

@@ -5,7 +5,7 @@ load helper
 
 # A server in python that reads a request to EOF, then answers.
 reply_server() {
-	python3 - "$@" <<'PY' 3>&- &
+	"$PYTHON" - "$@" <<'PY' 3>&- &
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,7 +70,7 @@ PY
 
 @test "-d never sends EOF, and ends when the peer closes" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -d 127.0.0.1 0
-	run timeout 10 python3 - "$PORT" <<'PY'
+	run timeout 10 "$PYTHON" - "$PORT" <<'PY'
 import select, socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 # A -d listener must not half-close: nothing readable for a while.

@@ -37,7 +37,7 @@ load helper
 
 # A loopback listener with a full backlog: connects to it hang.
 full_backlog() {
-	python3 - "$1" <<'PY' 3>&- &
+	"$PYTHON" - "$1" <<'PY' 3>&- &
 import socket, sys, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))

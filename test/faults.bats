@@ -13,23 +13,6 @@ teardown() {
 	fi
 }
 
-# ztpipe_pid PID: the ztpipe that timeout(1) PID runs, once it runs.
-ztpipe_pid() {
-	local exe pid i
-	exe=$(realpath "$ZTPIPE")
-	for ((i = 0; i < 100; i++)); do
-		for pid in $(pgrep -P "$1"); do
-			if [ "$(readlink "/proc/$pid/exe")" = "$exe" ]; then
-				echo "$pid"
-				return 0
-			fi
-		done
-		sleep 0.05
-	done
-	echo "no ztpipe under pid $1" >&2
-	return 1
-}
-
 # cpu_ticks PID: user + system CPU time PID has used, in clock ticks.
 cpu_ticks() {
 	local stat
@@ -48,7 +31,7 @@ fd_count() {
 # every MS ms, in the background: a slow pipe.
 slow_writer() {
 	mkfifo "$2"
-	start_bg python3 -c '
+	start_bg "$PYTHON" -c '
 import sys, time
 src, dst, chunk, ms = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 try:
@@ -59,13 +42,6 @@ try:
             time.sleep(ms / 1000)
 except BrokenPipeError:
     pass' "$@"
-}
-
-
-# hold_open FIFO: a new FIFO whose writer stays but never writes (20 s).
-hold_open() {
-	mkfifo "$1"
-	start_bg bash -c 'exec sleep 20 >"$1"' _ "$1"
 }
 
 @test "the receiver SIGKILLed 1 MB into 50 MB: the sender names it and exits 1 within 2 s" {
@@ -242,7 +218,7 @@ signal_mid_transfer() {
 	local pid t0
 	hold_open "$BATS_TEST_TMPDIR/in"	# a stdin that stays open and quiet
 	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg 127.0.0.1 0
-	start_bg timeout 10 python3 -c '
+	start_bg timeout 10 "$PYTHON" -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 time.sleep(8)' "$PORT"
@@ -258,7 +234,7 @@ time.sleep(8)' "$PORT"
 @test "1,000 connections in a row, ztpipe -l restarted on the same port each time" {
 	local port
 	port=$(free_port)
-	timeout 60 python3 - "$ZTPIPE" "$port" 1000 <<'PY'
+	timeout 60 "$PYTHON" - "$ZTPIPE" "$port" 1000 <<'PY'
 import hashlib, os, socket, subprocess, sys
 zt, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for i in range(n):
@@ -287,7 +263,7 @@ PY
 	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
 	pid=$(ztpipe_pid "$LISTEN_PID")
 	before=$(fd_count "$pid")
-	timeout 30 python3 -c '
+	timeout 30 "$PYTHON" -c '
 import socket, sys
 for i in range(1000):
     with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as c:
@@ -314,7 +290,7 @@ signal_storm() {
 	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR/fifo"
 	client=$BG_PID
 	wait_for_file "$LISTEN_ERR" 'connection from'
-	start_bg timeout 30 python3 -c '
+	start_bg timeout 30 "$PYTHON" -c '
 import os, signal, sys, time
 mode, out, pids = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
 def send(sig):
@@ -369,7 +345,7 @@ open(out, "w").write("%d\n" % n)' "$1" "$count" \
 	BG_PIDS+=("$!")
 	local cat_pid=$!
 	listen_bg 127.0.0.1 0	# stdout is a pipe: the splice path
-	run timeout 10 python3 -c '
+	run timeout 10 "$PYTHON" -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"before\n"); time.sleep(0.3)
@@ -391,7 +367,7 @@ s.close()' "$PORT"
 	mkfifo "$BATS_TEST_TMPDIR/out"
 	exec 5<>"$BATS_TEST_TMPDIR/out"
 	LISTEN_OUT=$BATS_TEST_TMPDIR/out listen_bg -k 127.0.0.1 0
-	python3 -c 'import sys; sys.stdout.write("line of text\n" * 400000)' |
+	"$PYTHON" -c 'import sys; sys.stdout.write("line of text\n" * 400000)' |
 	    timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" 3>&- 5>&- &
 	BG_PIDS+=("$!")
 	wait_for_file "$LISTEN_ERR" 'connection from'

@@ -7,7 +7,7 @@ load helper
 # conn() connects, say(s, text) sends a line, expect(s, text) waits up
 # to 5 s for text, silent(s) checks nothing arrives for 0.5 s.
 chat_py() {
-	python3 -c '
+	"$PYTHON" -c '
 import socket, sys, time
 port = int(sys.argv[1])
 bufs = {}
@@ -210,7 +210,7 @@ teardown() {
 }
 
 @test "a 300 KB line typed into the chat server goes out in pieces, no crash" {
-	python3 -c 'import sys; sys.stdout.write("a" * 300000 + "\n")' >"$BATS_TEST_TMPDIR/long"
+	"$PYTHON" -c 'import sys; sys.stdout.write("a" * 300000 + "\n")' >"$BATS_TEST_TMPDIR/long"
 	mkfifo "$BATS_TEST_TMPDIR/in"
 	exec 5<>"$BATS_TEST_TMPDIR/in"
 	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg --chat --name op 127.0.0.1 0

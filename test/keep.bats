@@ -5,7 +5,7 @@ load helper
 
 # lines CLIENT N: N numbered lines of varied length for one client.
 lines() {
-	python3 -c '
+	"$PYTHON" -c '
 import random, sys
 c, n = int(sys.argv[1]), int(sys.argv[2])
 r = random.Random(c)
@@ -16,7 +16,7 @@ for i in range(n):
 
 # check_lines FILE CLIENTS N: every line intact, each client's in order.
 check_lines() {
-	python3 - "$@" <<'PY'
+	"$PYTHON" - "$@" <<'PY'
 import random, re, sys
 f, clients, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 nxt, total = {}, 0
@@ -85,7 +85,7 @@ PY
 
 @test "a line longer than 64 KiB passes in pieces, said under -v" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -k 127.0.0.1 0
-	python3 -c 'import sys; sys.stdout.write("y" * 200000 + "\n")' |
+	"$PYTHON" -c 'import sys; sys.stdout.write("y" * 200000 + "\n")' |
 	    timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT"
 	wait_for_size "$BATS_TEST_TMPDIR/got" 200001
 	kill -TERM "$LISTEN_PID"
@@ -155,7 +155,7 @@ client() {
 	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg -k 127.0.0.1 0
 	client reader
 	# a client that connects and never reads
-	start_bg timeout 20 python3 -c '
+	start_bg timeout 20 "$PYTHON" -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -176,7 +176,7 @@ time.sleep(20)' "$PORT"
 
 # hold N: N python clients that connect and wait, neither sending nor closing.
 hold() {
-	start_bg timeout 20 python3 -c '
+	start_bg timeout 20 "$PYTHON" -c '
 import socket, sys, time
 held = [socket.create_connection(("127.0.0.1", int(sys.argv[1])))
         for _ in range(int(sys.argv[2]))]
@@ -190,7 +190,7 @@ time.sleep(20)' "$PORT" "$1"
 		[ "$(grep -c 'connection from' "$LISTEN_ERR")" -eq 2 ] && break
 		sleep 0.05
 	done
-	run timeout 5 python3 -c '
+	run timeout 5 "$PYTHON" -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.settimeout(3)
@@ -206,7 +206,7 @@ sys.exit(0 if s.recv(1) == b"" else 1)' "$PORT"
 	local lpid=$BG_PID
 	wait_for_file "$BATS_TEST_TMPDIR/err" 'listening on'
 	PORT=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/err")
-	run timeout 10 python3 -c '
+	run timeout 10 "$PYTHON" -c '
 import socket, sys, time
 port = int(sys.argv[1])
 held = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]

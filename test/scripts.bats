@@ -38,7 +38,7 @@ load helper
 }
 
 @test "-z -w 1 gives up on a peer that never answers" {
-	python3 - "$BATS_TEST_TMPDIR/port" <<'PY' 3>&- &
+	"$PYTHON" - "$BATS_TEST_TMPDIR/port" <<'PY' 3>&- &
 import socket, sys, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
