@@ -57,10 +57,12 @@ start_bg() {
 	BG_PID=$!
 }
 
-# stop_bg: kill every background process this test started.
+# stop_bg: kill every background process this test started, and their
+# children (a bash -c pipeline's timeouts, which pass it on to ztpipe).
 stop_bg() {
 	local pid
 	for pid in "${BG_PIDS[@]}"; do
+		pkill -P "$pid" 2>/dev/null || true
 		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${BG_PIDS[@]}"; do
