@@ -16,10 +16,10 @@ teardown() {
 
 
 
-# session_ends SESSION: its program exited within 5 s.
+# session_ends SESSION: its program exited within 10 s.
 session_ends() {
 	local i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		tm has-session -t "$1" 2>/dev/null || return 0
 		sleep 0.05
 	done

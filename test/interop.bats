@@ -8,17 +8,6 @@ setup() {
 	random_file "$PAYLOAD" 3000000
 }
 
-# wait_listening PORT: until a one-shot listener is up, without
-# connecting to it (that would use up its one connection); 5 s.
-wait_listening() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 need() {
 	command -v "$1" >/dev/null || skip "$1 not installed"
 }
@@ -38,7 +27,7 @@ need() {
 	port=$(free_port)
 	start_bg timeout 20 nc -l 127.0.0.1 "$port" </dev/null >"$BATS_TEST_TMPDIR/got"
 	local ncpid=$BG_PID
-	wait_listening "$port"
+	wait_for_port "$port"
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$port" <"$PAYLOAD"
 	wait_exit "$ncpid" 5
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
@@ -60,7 +49,7 @@ need() {
 	start_bg timeout 20 socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
 	    "CREATE:$BATS_TEST_TMPDIR/got"
 	local spid=$BG_PID
-	wait_listening "$port"
+	wait_for_port "$port"
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$port" <"$PAYLOAD"
 	wait_exit "$spid" 5
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
