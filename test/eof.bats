@@ -64,7 +64,7 @@ PY
 	listen_bg 127.0.0.1 0
 	run timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT" <"$f"
 	[ "$status" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 }
 
@@ -84,7 +84,7 @@ sys.exit(0 if c.recv(1) == b"" else "unexpected data")
 PY
 	echo "$output"
 	[ "$status" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/got")" = "typed by a person" ]
 }
@@ -96,7 +96,7 @@ PY
 	run timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" < <(printf 'hi\n')
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "hi" ]
 }
 
@@ -110,7 +110,7 @@ PY
 	[[ "$stderr" == *"connected to 127.0.0.1 port $PORT"* ]] || false
 	[[ "$stderr" == *"stdin closed"* ]] || false
 	[[ "$stderr" =~ sent\ 12345\ bytes,\ received\ 0\ bytes\ in\ [0-9.]+\ s ]] || false
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	grep -q "connection from 127.0.0.1 port" "$LISTEN_ERR"
 	grep -q "closed its side" "$LISTEN_ERR"
 	grep -q "received 12345 bytes" "$LISTEN_ERR"

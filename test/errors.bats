@@ -128,7 +128,7 @@ PY
 	BG_PIDS+=("$sender")
 	wait_for_file "$LISTEN_ERR" 'connection from'
 	kill -TERM "$LISTEN_PID"
-	wait_exit "$sender" 5
+	wait_exit "$sender" 10
 	[ "$EXIT_STATUS" -eq 1 ]
 	[ -s "$BATS_TEST_TMPDIR/err" ]
 }

@@ -141,7 +141,7 @@ netns_pair() {
 	    "exec timeout 10 '$ZTPIPE' 127.0.0.1 $PORT </dev/null >&-"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == "ztpipe: write to stdout: "* ]] || false
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 }
 
@@ -151,7 +151,7 @@ netns_pair() {
 		listen_bg 127.0.0.1 0
 		run bash -c "exec timeout 5 '$ZTPIPE' 127.0.0.1 $PORT $how"
 		[ "$status" -eq 0 ]
-		wait_exit "$LISTEN_PID" 5
+		wait_exit "$LISTEN_PID" 10
 		[ "$EXIT_STATUS" -eq 0 ]
 		[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 	done
@@ -227,7 +227,7 @@ listen_plain() {
 	listen_bg 127.0.0.1 0
 	run timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR/fifo"
 	[ "$status" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
@@ -497,9 +497,9 @@ s.sendall(b"after\n")
 time.sleep(2)
 s.close()' "$PORT"
 	[ "$status" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
-	wait_exit "$cat_pid" 5
+	wait_exit "$cat_pid" 10
 	grep -qx after "$BATS_TEST_TMPDIR/got"
 	grep -qx before "$BATS_TEST_TMPDIR/got"
 }

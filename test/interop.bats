@@ -16,7 +16,7 @@ need() {
 	need nc
 	listen_bg 127.0.0.1 0
 	timeout 10 nc -N 127.0.0.1 "$PORT" <"$PAYLOAD"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
 }
@@ -29,7 +29,7 @@ need() {
 	local ncpid=$BG_PID
 	wait_for_port "$port"
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$port" <"$PAYLOAD"
-	wait_exit "$ncpid" 5
+	wait_exit "$ncpid" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
 }
 
@@ -37,7 +37,7 @@ need() {
 	need socat
 	listen_bg 127.0.0.1 0
 	timeout 10 socat -u STDIN "TCP:127.0.0.1:$PORT" <"$PAYLOAD"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
 }
@@ -51,14 +51,14 @@ need() {
 	local spid=$BG_PID
 	wait_for_port "$port"
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$port" <"$PAYLOAD"
-	wait_exit "$spid" 5
+	wait_exit "$spid" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
 }
 
 @test "bash /dev/tcp sends to a ztpipe listener" {
 	listen_bg 127.0.0.1 0
 	timeout 10 bash -c "cat '$PAYLOAD' >/dev/tcp/127.0.0.1/$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
 }
@@ -66,7 +66,7 @@ need() {
 @test "bash /dev/tcp receives from a ztpipe listener" {
 	LISTEN_IN=$PAYLOAD listen_bg 127.0.0.1 0
 	timeout 10 bash -c "cat </dev/tcp/127.0.0.1/$PORT >'$BATS_TEST_TMPDIR/got'"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
 }

@@ -85,7 +85,7 @@ PY
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" <"$f"
 	wait_for_size "$BATS_TEST_TMPDIR/got" 3000000
 	kill -TERM "$LISTEN_PID"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 }
 
@@ -95,7 +95,7 @@ PY
 	    timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT"
 	wait_for_size "$BATS_TEST_TMPDIR/got" 200001
 	kill -TERM "$LISTEN_PID"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(wc -c <"$BATS_TEST_TMPDIR/got")" -eq 200001 ]
 	grep -q 'line longer than 64 KiB, passed on in pieces' "$LISTEN_ERR"
 }

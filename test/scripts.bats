@@ -8,7 +8,7 @@ load helper
 	run --separate-stderr timeout 5 "$ZTPIPE" -z 127.0.0.1 "$PORT"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 }
 
@@ -71,7 +71,7 @@ PY
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 "$port"
 	wait_exit "$sender" 10
 	[ "$EXIT_STATUS" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 }
 
@@ -169,7 +169,7 @@ PY
 	listen_bg 127.0.0.1 0
 	timeout 10 "$ZTPIPE" --progress=always 127.0.0.1 "$PORT" <"$f" \
 	    2>"$BATS_TEST_TMPDIR/progress"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 	local last
 	last=$(tr '\r' '\n' <"$BATS_TEST_TMPDIR/progress" | grep . | tail -n 1)
@@ -206,7 +206,7 @@ PY
 	LISTEN_IN=$f listen_bg 127.0.0.1 0
 	timeout 20 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" </dev/null |
 	    (sleep 2.5; cat >"$BATS_TEST_TMPDIR/got")
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 }

@@ -168,7 +168,7 @@ no_zt_here() {
 	wait_for_file "$LISTEN_ERR" "refused 127.0.0.1 port [0-9]*: not in --allow"
 	kill -0 "$LISTEN_PID"
 	timeout 10 "$ZTPIPE" ::1 "$PORT" <"$f"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 	grep -q "connection from ::1 port" "$LISTEN_ERR"
@@ -180,7 +180,7 @@ no_zt_here() {
 	[ -z "$output" ]
 	wait_for_file "$LISTEN_ERR" "refused 127.0.0.2 port [0-9]*: not in --allow"
 	echo "from .1" | timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/got")" = "from .1" ]
 }
@@ -230,7 +230,7 @@ sys.exit("got %r, not a reset" % b)' "$PORT"
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg --allow 127.0.0.0/8 0
 	grep -q "listening on :: port $PORT" "$LISTEN_ERR"
 	echo mapped | timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/got")" = mapped ]
 	grep -q "connection from 127.0.0.1 port" "$LISTEN_ERR"
@@ -332,7 +332,7 @@ ztpipe $NODE_A $PORT" ]
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"ztpipe: node $NODE_A on network $NWID is $RFC_A"* ]] || false
 	[[ "$stderr" == *"connected to $RFC_A port $PORT"* ]] || false
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 	grep -q "connection from $RFC_B port" "$LISTEN_ERR"
@@ -348,7 +348,7 @@ ztpipe $NODE_A $PORT" ]
 	wait_for_file "$LISTEN_ERR" "refused 10.200.0.2 port [0-9]*: not in --allow"
 	kill -0 "$LISTEN_PID"
 	in_ns "$NS_B" timeout 10 "$ZTPIPE" 10.147.17.1 "$PORT" <"$f"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 	grep -q "connection from 10.147.17.2 port" "$LISTEN_ERR"
