@@ -269,47 +269,69 @@ signal_mid_transfer() {
 	signal_mid_transfer TERM
 }
 
-# interrupted_sender SIG SIDE: the sender of a 20 MB file, the dialler
-# (SIDE dial) or the listener (SIDE listen), gets SIG while most of the file
-# is still unsent (its stdin waits at 2 MB until then).  Ending with data
-# unsent is a failure on both ends: the receiver gets a reset, not EOF.
-interrupted_sender() {
-	local f=$BATS_TEST_TMPDIR/payload fifo=$BATS_TEST_TMPDIR/fifo
-	local got=$BATS_TEST_TMPDIR/got err=$BATS_TEST_TMPDIR/err sender receiver n
+# send_q_full PORT: until a connection on local port PORT (the listener's
+# side) has bytes waiting in its send queue: its peer has stopped taking.
+send_q_full() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		ss -Htn "sport = :$1" |
+		    awk '$3 > 0 { found = 1 } END { exit !found }' && return 0
+		sleep 0.05
+	done
+	echo "no send queue on port $1" >&2
+	return 1
+}
+
+@test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
+	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got lpid sender n
 	random_file "$f" 20000000
-	slow_writer "$f" "$fifo" 65536 0 2097152 "$BATS_TEST_TMPDIR/go"
-	if [ "$2" = listen ]; then
-		LISTEN_IN=$fifo LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
-		sender=$LISTEN_PID
-		start_bg timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" </dev/null \
-		    >"$got" 2>"$err"
-		receiver=$BG_PID
-	else
-		LISTEN_OUT=$got listen_bg 127.0.0.1 0
-		receiver=$LISTEN_PID
-		start_bg timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" <"$fifo" \
-		    >/dev/null 2>"$err"
-		sender=$BG_PID
-	fi
-	wait_for_size "$got" 1000000
-	kill -"$1" "$(ztpipe_pid "$sender")"
+	# The receiver is stopped before the sender connects, so the sender
+	# surely holds unsent data when SIGINT comes, at any speed.
+	LISTEN_OUT=$got listen_bg 127.0.0.1 0
+	lpid=$(ztpipe_pid "$LISTEN_PID")
+	kill -STOP "$lpid"
+	start_bg timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" <"$f" >/dev/null \
+	    2>"$BATS_TEST_TMPDIR/err"
+	sender=$BG_PID
+	for ((n = 0; n < 200; n++)); do
+		ss -Htn "dport = :$PORT" | grep -q . && break
+		sleep 0.05
+	done
+	kill -INT "$(ztpipe_pid "$sender")"
 	wait_exit "$sender" 10
+	echo "sender: status $EXIT_STATUS: $(cat "$BATS_TEST_TMPDIR/err")"
 	[ "$EXIT_STATUS" -eq 1 ]
-	wait_exit "$receiver" 10
+	kill -CONT "$lpid"
+	wait_exit "$LISTEN_PID" 10
 	echo "receiver: status $EXIT_STATUS, $(stat -c %s "$got") bytes"
 	[ "$EXIT_STATUS" -eq 1 ]
 	n=$(stat -c %s "$got")
 	[ "$n" -lt 20000000 ]
 	cmp -n "$n" "$f" "$got"
-	touch "$BATS_TEST_TMPDIR/go"
-}
-
-@test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
-	interrupted_sender INT dial
 }
 
 @test "SIGTERM on a listening sender with data unsent: the dialler exits 1" {
-	interrupted_sender TERM listen
+	local got=$BATS_TEST_TMPDIR/got client n
+	# endless stdin, and a receiver whose stdout nobody reads yet
+	LISTEN_IN=/dev/zero LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	exec 6<>"$BATS_TEST_TMPDIR/out"
+	start_bg timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" </dev/null \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 6>&-
+	client=$BG_PID
+	send_q_full "$PORT"
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 10
+	echo "sender: status $EXIT_STATUS"
+	[ "$EXIT_STATUS" -eq 1 ]
+	cat "$BATS_TEST_TMPDIR/out" >"$got" 3>&- &
+	BG_PIDS+=("$!")
+	exec 6>&-
+	wait_exit "$client" 20
+	echo "receiver: status $EXIT_STATUS: $(cat "$BATS_TEST_TMPDIR/err")"
+	[ "$EXIT_STATUS" -eq 1 ]
+	n=$(stat -c %s "$got")
+	cmp -n "$n" /dev/zero "$got"
 }
 
 @test "SIGINT and SIGTERM together mid-transfer: status 1 every time" {
