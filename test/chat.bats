@@ -87,7 +87,7 @@ timeout --foreground 10 $ZTPIPE -v -P 127.0.0.1 $PORT
 echo \$? >$d/status
 stty -g >$d/after
 $PYTHON -c \"import fcntl, os; print(fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK)\" >$d/nonblock
-sleep 5'"
+sleep 60'"
 	wait_for_file "$d/nonblock" '[0-9]'
 	[ "$(cat "$d/status")" = 0 ]
 	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]

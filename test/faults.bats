@@ -365,10 +365,10 @@ send_q_full() {
 	local pid t0
 	hold_open "$BATS_TEST_TMPDIR/in"	# a stdin that stays open and quiet
 	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg 127.0.0.1 0
-	start_bg timeout 10 "$PYTHON" -c '
+	start_bg timeout 60 "$PYTHON" -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-time.sleep(8)' "$PORT"
+time.sleep(60)' "$PORT"
 	wait_for_file "$LISTEN_ERR" 'connection from'
 	pid=$(ztpipe_pid "$LISTEN_PID")
 	t0=$(cpu_ticks "$pid")

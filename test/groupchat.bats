@@ -220,7 +220,7 @@ a = conn()
 expect(a, "joined")
 open(sys.argv[2], "w").write("go\n")
 # 64 KiB pieces, each a line of its own, named
-got, end = b"", time.time() + 5
+got, end = b"", time.time() + 10
 while got.count(b"a") < 300000 and time.time() < end:
     a.settimeout(1)
     got += a.recv(1 << 20)
