@@ -12,10 +12,13 @@ need() {
 	command -v "$1" >/dev/null || skip "$1 not installed"
 }
 
-@test "nc (netcat-openbsd) sends to a ztpipe listener" {
+@test "nc sends to a ztpipe listener" {
 	need nc
+	# "nc" is netcat-openbsd (-N: shut down after EOF) or nmap's ncat
+	local eof=-N
+	nc -h 2>&1 | grep -q Ncat && eof=--send-only
 	listen_bg 127.0.0.1 0
-	timeout 10 nc -N 127.0.0.1 "$PORT" <"$PAYLOAD"
+	timeout 10 nc "$eof" 127.0.0.1 "$PORT" <"$PAYLOAD"
 	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
