@@ -5,7 +5,7 @@ load helper
 
 # A server in python that reads a request to EOF, then answers.
 reply_server() {
-	python3 - "$@" <<'PY' 3>&- &
+	"$PYTHON" - "$@" <<'PY' 3>&- &
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,13 +64,13 @@ PY
 	listen_bg 127.0.0.1 0
 	run timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT" <"$f"
 	[ "$status" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 }
 
 @test "-d never sends EOF, and ends when the peer closes" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -d 127.0.0.1 0
-	run timeout 10 python3 - "$PORT" <<'PY'
+	run timeout 10 "$PYTHON" - "$PORT" <<'PY'
 import select, socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 # A -d listener must not half-close: nothing readable for a while.
@@ -84,7 +84,7 @@ sys.exit(0 if c.recv(1) == b"" else "unexpected data")
 PY
 	echo "$output"
 	[ "$status" -eq 0 ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/got")" = "typed by a person" ]
 }
@@ -96,7 +96,7 @@ PY
 	run timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" < <(printf 'hi\n')
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "hi" ]
 }
 
@@ -110,8 +110,121 @@ PY
 	[[ "$stderr" == *"connected to 127.0.0.1 port $PORT"* ]] || false
 	[[ "$stderr" == *"stdin closed"* ]] || false
 	[[ "$stderr" =~ sent\ 12345\ bytes,\ received\ 0\ bytes\ in\ [0-9.]+\ s ]] || false
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	grep -q "connection from 127.0.0.1 port" "$LISTEN_ERR"
 	grep -q "closed its side" "$LISTEN_ERR"
 	grep -q "received 12345 bytes" "$LISTEN_ERR"
+}
+
+# eof_ends_stdout ROLE: the peer sends 3 MB and EOF while our stdin stays
+# open; our stdout (a pipe) must end then, well before our stdin does, and
+# what we type afterwards must still reach the peer.  ROLE is ours: dial
+# (the listener sends) or listen (the dialler sends).
+eof_ends_stdout() {
+	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got
+	local mark=$BATS_TEST_TMPDIR/ended in=$BATS_TEST_TMPDIR/in pid peer_out
+	random_file "$f" 3000000
+	mkfifo "$in"
+	exec 5<>"$in"	# our stdin: open, written by this test
+	if [ "$1" = dial ]; then
+		LISTEN_IN=$f LISTEN_OUT=$BATS_TEST_TMPDIR/peer.out listen_bg 127.0.0.1 0
+		start_bg bash -c 'timeout 60 "$1" 127.0.0.1 "$2" <"$3" |
+		    { cat >"$4"; echo EOF >"$5"; }' _ "$ZTPIPE" "$PORT" "$in" "$got" "$mark"
+		pid=$BG_PID
+		peer_out=$BATS_TEST_TMPDIR/peer.out
+	else
+		LISTEN_ERR=$BATS_TEST_TMPDIR/listen.err
+		start_bg bash -c 'timeout 60 "$1" -l -v 127.0.0.1 0 <"$2" 2>"$5" |
+		    { cat >"$3"; echo EOF >"$4"; }' _ "$ZTPIPE" "$in" "$got" "$mark" "$LISTEN_ERR"
+		pid=$BG_PID
+		wait_for_file "$LISTEN_ERR" 'listening on'
+		PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$LISTEN_ERR")
+		start_bg timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" <"$f" \
+		    >"$BATS_TEST_TMPDIR/peer.out"
+		LISTEN_PID=$BG_PID
+		peer_out=$BATS_TEST_TMPDIR/peer.out
+	fi
+	# 10 s is only a bound for the hang this is about: stdin stays open
+	# for a minute.
+	wait_for_file "$mark" EOF
+	[ "$(sha "$got")" = "$(sha "$f")" ]
+	kill -0 "$pid"		# our stdin is not done: still running
+	echo "typed after the peer's EOF" >&5
+	exec 5>&-
+	wait_exit "$pid" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(cat "$peer_out")" = "typed after the peer's EOF" ]
+}
+
+@test "the peer's EOF ends a dialler's stdout while its stdin stays open" {
+	eof_ends_stdout dial
+}
+
+@test "the peer's EOF ends a listener's stdout while its stdin stays open" {
+	eof_ends_stdout listen
+}
+
+@test "with stdout a socket, the peer's EOF shuts that socket's write side" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 3000000
+	LISTEN_IN=$f listen_bg 127.0.0.1 0
+	run timeout 60 "$PYTHON" - "$ZTPIPE" "$PORT" "$f" <<'PY'
+import socket, subprocess, sys
+zt, port, payload = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read()
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+c = socket.create_connection(srv.getsockname())
+s, _ = srv.accept()
+# ztpipe's stdin and stdout are one TCP socket; c is its other end
+p = subprocess.Popen(["timeout", "60", zt, "127.0.0.1", port], stdin=s, stdout=s)
+s.close()
+c.settimeout(10)	# a bound for the hang only
+got = b""
+try:
+    while (b := c.recv(65536)):
+        got += b
+except socket.timeout:
+    sys.exit("no EOF after %d bytes" % len(got))
+if got != payload:
+    sys.exit("%d bytes, not the %d sent" % (len(got), len(payload)))
+if p.poll() is not None:
+    sys.exit("ztpipe ended (%d) with its stdin open" % p.returncode)
+c.sendall(b"after the EOF\n")
+c.shutdown(socket.SHUT_WR)
+sys.exit(p.wait(10))
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "after the EOF" ]
+}
+
+@test "a relay of two ztpipes in front of a web server ends by itself, the file whole" {
+	command -v curl >/dev/null || skip "curl not installed"
+	local d=$BATS_TEST_TMPDIR web port
+	mkdir "$d/www"
+	random_file "$d/www/file" 5000000
+	start_bg timeout 60 "$PYTHON" -u -m http.server --bind 127.0.0.1 \
+	    --directory "$d/www" 0 >"$d/http.out" 2>&1
+	wait_for_file "$d/http.out" 'Serving HTTP'
+	web=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$d/http.out")
+	# curl -> ztpipe -l -> | -> ztpipe -> web server, and back by a FIFO
+	mkfifo "$d/back"
+	start_bg bash -c 'timeout 60 "$1" -l -v 127.0.0.1 0 <"$2" 2>"$3" |
+	    timeout 60 "$1" 127.0.0.1 "$4" >"$2" 2>"$5"
+	    echo "${PIPESTATUS[*]}" >"$6"' _ "$ZTPIPE" "$d/back" "$d/l.err" "$web" \
+	    "$d/d.err" "$d/status"
+	wait_for_file "$d/l.err" 'listening on'
+	port=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$d/l.err")
+	run timeout 30 curl -sS -o "$d/got" "http://127.0.0.1:$port/file"
+	[ "$status" -eq 0 ]
+	[ "$(sha "$d/got")" = "$(sha "$d/www/file")" ]
+	# both ztpipes end by themselves (10 s: a bound for the hang only)
+	wait_for_file "$d/status" '[0-9]' || { cat "$d/l.err" "$d/d.err"; false; }
+	cat "$d/l.err" "$d/d.err"
+	[ "$(cat "$d/status")" = "0 0" ]
 }

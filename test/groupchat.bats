@@ -5,9 +5,10 @@ load helper
 
 # chat_py SCRIPT: run python with helpers to drive chat clients.
 # conn() connects, say(s, text) sends a line, expect(s, text) waits up
-# to 5 s for text, silent(s) checks nothing arrives for 0.5 s.
+# to 10 s for text (a bound for a hang only), silent(s) checks nothing
+# arrives for 0.5 s.
 chat_py() {
-	python3 -c '
+	"$PYTHON" -c '
 import socket, sys, time
 port = int(sys.argv[1])
 bufs = {}
@@ -19,15 +20,15 @@ def say(s, text):
     s.sendall(text.encode() + b"\n")
 def expect(s, text):
     want = text.encode() if isinstance(text, str) else text
-    end = time.time() + 5
+    end = time.time() + 10
     while want not in bufs[s]:
         s.settimeout(max(0.01, end - time.time()))
         try:
             b = s.recv(65536)
         except socket.timeout:
-            sys.exit("never got %r; got %r" % (want, bufs[s][-300:]))
+            sys.exit("never got %r; got %r" % (want[:80], bufs[s][-160:]))
         if not b:
-            sys.exit("EOF waiting for %r; got %r" % (want, bufs[s][-300:]))
+            sys.exit("EOF waiting for %r; got %r" % (want[:80], bufs[s][-160:]))
         bufs[s] += b
     i = bufs[s].index(want) + len(want)
     bufs[s] = bufs[s][i:]
@@ -271,7 +272,7 @@ teardown() {
 }
 
 @test "a 300 KB line typed into the chat server goes out in pieces, no crash" {
-	python3 -c 'import sys; sys.stdout.write("a" * 300000 + "\n")' >"$BATS_TEST_TMPDIR/long"
+	"$PYTHON" -c 'import sys; sys.stdout.write("a" * 300000 + "\n")' >"$BATS_TEST_TMPDIR/long"
 	mkfifo "$BATS_TEST_TMPDIR/in"
 	exec 5<>"$BATS_TEST_TMPDIR/in"
 	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg --chat --name op 127.0.0.1 0
@@ -280,7 +281,7 @@ a = conn()
 expect(a, "joined")
 open(sys.argv[2], "w").write("go\n")
 # 64 KiB pieces, each a line of its own, named
-got, end = b"", time.time() + 5
+got, end = b"", time.time() + 10
 while got.count(b"a") < 300000 and time.time() < end:
     a.settimeout(1)
     got += a.recv(1 << 20)
@@ -294,5 +295,31 @@ assert all(l.startswith(b"[op] ") for l in lines[:-1]), "unprefixed piece"
 	cat "$BATS_TEST_TMPDIR/long" >&5
 	wait_exit "$py" 10
 	[ "$EXIT_STATUS" -eq 0 ]
+	kill -0 "$LISTEN_PID"
+}
+
+@test "a chat server whose own stdout nobody reads still relays, and still greets" {
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	exec 5<>"$BATS_TEST_TMPDIR/out"		# held open, never read
+	LISTEN_OUT=$BATS_TEST_TMPDIR/out listen_bg --chat -v 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+line = "x" * 1000
+# 3 MB of chat: far more than the stdout pipe of the server holds
+for i in range(3000):
+    say(a, "%d %s" % (i, line))
+    if i % 100 == 99:
+        expect(b, "%d %s\n" % (i, line))
+say(b, "still there?")
+expect(a, "still there?\n")
+c = conn()
+expect(a, "joined\n")
+expect(b, "joined\n")
+say(c, "hello from c")
+expect(a, "hello from c\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
 	kill -0 "$LISTEN_PID"
 }

@@ -4,32 +4,43 @@ bats_require_minimum_version 1.5.0
 ZTPIPE=${ZTPIPE:-$BATS_TEST_DIRNAME/../ztpipe}
 BG_PIDS=()
 
+# The real python interpreter, found once per run and exported: python3
+# on PATH may be a version-manager shim (pyenv) that takes a second to
+# start on a busy machine, and tests must not depend on how fast it is.
+if [ -z "${PYTHON:-}" ]; then
+	PYTHON_CACHE=${BATS_RUN_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/python
+	if [ -s "$PYTHON_CACHE" ]; then
+		PYTHON=$(<"$PYTHON_CACHE")
+	else
+		PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+		echo "$PYTHON" >"$PYTHON_CACHE.$$" && mv -f "$PYTHON_CACHE.$$" "$PYTHON_CACHE"
+	fi
+fi
+export PYTHON
+
 # A TCP port nobody listens on right now (the kernel picks it).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_for_port PORT [HOST]: until something listens there (5 s at most).
+# wait_for_port PORT: until something listens there (10 s at most).
+# It asks ss(8), so it neither spawns python nor uses up the connection of
+# a listener that serves one.
 wait_for_port() {
-	local port=$1 host=${2:-127.0.0.1} i
-	for ((i = 0; i < 100; i++)); do
-		python3 - "$host" "$port" <<'PY' && return 0
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), 0.2).close()
-except OSError:
-    sys.exit(1)
-PY
+	local i
+	for ((i = 0; i < 200; i++)); do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
 		sleep 0.05
 	done
-	echo "nothing listens on $host port $port" >&2
+	echo "nothing listens on port $1" >&2
 	return 1
 }
 
-# wait_for_file FILE PATTERN: until FILE has a line matching PATTERN (5 s).
+# wait_for_file FILE PATTERN: until FILE has a line matching PATTERN (10 s).
+# Bounds like this one only end a hang; a pass never depends on them.
 wait_for_file() {
 	local i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		grep -q -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -46,16 +57,42 @@ start_bg() {
 	BG_PID=$!
 }
 
-# stop_bg: kill every background process this test started.
+# stop_bg: kill every background process this test started, and their
+# children (a bash -c pipeline's timeouts, which pass it on to ztpipe).
 stop_bg() {
 	local pid
 	for pid in "${BG_PIDS[@]}"; do
+		pkill -P "$pid" 2>/dev/null || true
 		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${BG_PIDS[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
 	BG_PIDS=()
+}
+
+# ztpipe_pid PID: the ztpipe that timeout(1) (or another wrapper) PID runs,
+# once it runs.
+ztpipe_pid() {
+	local exe pid i
+	exe=$(realpath "$ZTPIPE")
+	for ((i = 0; i < 200; i++)); do
+		for pid in $(pgrep -P "$1"); do
+			if [ "$(readlink "/proc/$pid/exe")" = "$exe" ]; then
+				echo "$pid"
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+	echo "no ztpipe under pid $1" >&2
+	return 1
+}
+
+# hold_open FIFO: a new FIFO whose writer stays but never writes (60 s).
+hold_open() {
+	mkfifo "$1"
+	start_bg bash -c 'exec sleep 60 >"$1"' _ "$1"
 }
 
 # wait_exit PID SECS: wait for a background pid; sets EXIT_STATUS.
@@ -88,10 +125,10 @@ listen_bg() {
 }
 
 # wait_for_size FILE BYTES [-l]: until FILE holds BYTES bytes, or with -l
-# that many lines (10 s).
+# that many lines (20 s).
 wait_for_size() {
 	local i n
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 400; i++)); do
 		n=$(wc "${3:--c}" <"$1" 2>/dev/null || echo 0)
 		[ "$n" -ge "$2" ] && return 0
 		sleep 0.05
@@ -105,10 +142,10 @@ tm() {
 	tmux -u -L "$TMUX_SOCK" "$@"
 }
 
-# screen_has SESSION TEXT: the pane shows TEXT within 5 s.
+# screen_has SESSION TEXT: the pane shows TEXT within 10 s.
 screen_has() {
 	local i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		tm capture-pane -p -t "$1" 2>/dev/null | grep -qF -- "$2" && return 0
 		sleep 0.05
 	done

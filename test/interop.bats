@@ -8,26 +8,18 @@ setup() {
 	random_file "$PAYLOAD" 3000000
 }
 
-# wait_listening PORT: until a one-shot listener is up, without
-# connecting to it (that would use up its one connection); 5 s.
-wait_listening() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 need() {
 	command -v "$1" >/dev/null || skip "$1 not installed"
 }
 
-@test "nc (netcat-openbsd) sends to a ztpipe listener" {
+@test "nc sends to a ztpipe listener" {
 	need nc
+	# "nc" is netcat-openbsd (-N: shut down after EOF) or nmap's ncat
+	local eof=-N
+	nc -h 2>&1 | grep -q Ncat && eof=--send-only
 	listen_bg 127.0.0.1 0
-	timeout 10 nc -N 127.0.0.1 "$PORT" <"$PAYLOAD"
-	wait_exit "$LISTEN_PID" 5
+	timeout 10 nc "$eof" 127.0.0.1 "$PORT" <"$PAYLOAD"
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
 }
@@ -38,9 +30,9 @@ need() {
 	port=$(free_port)
 	start_bg timeout 20 nc -l 127.0.0.1 "$port" </dev/null >"$BATS_TEST_TMPDIR/got"
 	local ncpid=$BG_PID
-	wait_listening "$port"
+	wait_for_port "$port"
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$port" <"$PAYLOAD"
-	wait_exit "$ncpid" 5
+	wait_exit "$ncpid" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
 }
 
@@ -48,7 +40,7 @@ need() {
 	need socat
 	listen_bg 127.0.0.1 0
 	timeout 10 socat -u STDIN "TCP:127.0.0.1:$PORT" <"$PAYLOAD"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
 }
@@ -60,16 +52,16 @@ need() {
 	start_bg timeout 20 socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
 	    "CREATE:$BATS_TEST_TMPDIR/got"
 	local spid=$BG_PID
-	wait_listening "$port"
+	wait_for_port "$port"
 	timeout 10 "$ZTPIPE" 127.0.0.1 "$port" <"$PAYLOAD"
-	wait_exit "$spid" 5
+	wait_exit "$spid" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
 }
 
 @test "bash /dev/tcp sends to a ztpipe listener" {
 	listen_bg 127.0.0.1 0
 	timeout 10 bash -c "cat '$PAYLOAD' >/dev/tcp/127.0.0.1/$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$PAYLOAD")" ]
 }
@@ -77,7 +69,7 @@ need() {
 @test "bash /dev/tcp receives from a ztpipe listener" {
 	LISTEN_IN=$PAYLOAD listen_bg 127.0.0.1 0
 	timeout 10 bash -c "cat </dev/tcp/127.0.0.1/$PORT >'$BATS_TEST_TMPDIR/got'"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$PAYLOAD")" ]
 }

@@ -11,7 +11,7 @@ load helper
 	[ "$PORT" = 12345 ]
 	grep -q 'listening on :: port 12345' "$LISTEN_ERR"
 	printf 'hello on the default port\n' | timeout 10 "$ZTPIPE" 127.0.0.1
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "hello on the default port" ]
 }
 
@@ -21,7 +21,7 @@ load helper
 	listen_bg "$port"
 	[ "$PORT" = "$port" ]
 	printf 'x\n' | timeout 10 "$ZTPIPE" 127.0.0.1 "$port"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = x ]
 }
 
@@ -41,7 +41,7 @@ load helper
 	listen_bg 127.0.0.1 "$name"
 	[ "$PORT" = "$port" ]
 	printf 'by name\n' | timeout 10 "$ZTPIPE" 127.0.0.1 "$name"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "by name" ]
 }
 
@@ -51,7 +51,7 @@ load helper
 	listen_bg ::1 0
 	grep -q "listening on ::1 port $PORT" "$LISTEN_ERR"
 	timeout 10 "$ZTPIPE" ::1 "$PORT" <"$f"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
@@ -59,7 +59,7 @@ load helper
 	listen_bg 0
 	grep -q "listening on :: port $PORT" "$LISTEN_ERR"
 	printf 'over v4\n' | timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "over v4" ]
 	grep -q "connection from 127.0.0.1 port" "$LISTEN_ERR"
 }
@@ -67,7 +67,7 @@ load helper
 @test "a listener without address is reached over ::1" {
 	listen_bg 0
 	printf 'over v6\n' | timeout 10 "$ZTPIPE" ::1 "$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "over v6" ]
 	grep -q "connection from ::1 port" "$LISTEN_ERR"
 }
@@ -101,7 +101,7 @@ load helper
 @test "-s binds the dialling socket to a source address" {
 	listen_bg 127.0.0.1 0
 	printf 'from .2\n' | timeout 10 "$ZTPIPE" -s 127.0.0.2 127.0.0.1 "$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	grep -q "connection from 127.0.0.2 port" "$LISTEN_ERR"
 }
 
@@ -117,6 +117,6 @@ load helper
 	    skip "localhost is not in /etc/hosts"
 	listen_bg -4 0
 	printf 'via name\n' | timeout 10 "$ZTPIPE" localhost "$PORT"
-	wait_exit "$LISTEN_PID" 5
+	wait_exit "$LISTEN_PID" 10
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "via name" ]
 }
