@@ -2082,8 +2082,8 @@ run(void)
 		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? 0 : -1,
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
-		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
-		    io.nout ? POLLOUT : 0, 0 };
+		pfd[SLOT_STDOUT] = (struct pollfd){ io.out_open ? STDOUT_FILENO :
+		    -1, io.nout ? POLLOUT : 0, 0 };
 		pfd[SLOT_LISTEN] = (struct pollfd){
 		    ss.stopping || tm.accept ? -1 : peers.lfd, POLLIN, 0 };
 		busy = io.nout && !io.wblocked;
@@ -2223,7 +2223,8 @@ splice_run(void)
 			progress_draw(0);
 		pfd[0] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
 		/* A pipe reader that left shows POLLERR, data or not. */
-		pfd[1] = (struct pollfd){ STDOUT_FILENO, 0, 0 };
+		pfd[1] = (struct pollfd){ io.out_open ? STDOUT_FILENO : -1, 0,
+		    0 };
 		nfds = 2;
 		timeout = poll_timeout();
 		for (int i = 0; i < 2; i++) {

@@ -123,19 +123,23 @@ PY
 eof_ends_stdout() {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got
 	local mark=$BATS_TEST_TMPDIR/ended in=$BATS_TEST_TMPDIR/in pid peer_out
+	local out=$BATS_TEST_TMPDIR/out
 	random_file "$f" 3000000
-	mkfifo "$in"
+	mkfifo "$in" "$out"
 	exec 5<>"$in"	# our stdin: open, written by this test
+	# Our stdout is a FIFO that only ztpipe opens: timeout(1), its
+	# parent, must not hold a write end of it.
+	start_bg bash -c '{ cat >"$1"; echo EOF >"$2"; } <"$3"' _ "$got" "$mark" "$out"
 	if [ "$1" = dial ]; then
 		LISTEN_IN=$f LISTEN_OUT=$BATS_TEST_TMPDIR/peer.out listen_bg 127.0.0.1 0
-		start_bg bash -c 'timeout 60 "$1" 127.0.0.1 "$2" <"$3" |
-		    { cat >"$4"; echo EOF >"$5"; }' _ "$ZTPIPE" "$PORT" "$in" "$got" "$mark"
+		start_bg timeout 60 bash -c 'exec "$0" 127.0.0.1 "$1" <"$2" >"$3"' \
+		    "$ZTPIPE" "$PORT" "$in" "$out"
 		pid=$BG_PID
 		peer_out=$BATS_TEST_TMPDIR/peer.out
 	else
 		LISTEN_ERR=$BATS_TEST_TMPDIR/listen.err
-		start_bg bash -c 'timeout 60 "$1" -l -v 127.0.0.1 0 <"$2" 2>"$5" |
-		    { cat >"$3"; echo EOF >"$4"; }' _ "$ZTPIPE" "$in" "$got" "$mark" "$LISTEN_ERR"
+		start_bg timeout 60 bash -c 'exec "$0" -l -v 127.0.0.1 0 <"$1" >"$2"' \
+		    "$ZTPIPE" "$in" "$out" 2>"$LISTEN_ERR"
 		pid=$BG_PID
 		wait_for_file "$LISTEN_ERR" 'listening on'
 		PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$LISTEN_ERR")
@@ -212,12 +216,18 @@ PY
 	    --directory "$d/www" 0 >"$d/http.out" 2>&1
 	wait_for_file "$d/http.out" 'Serving HTTP'
 	web=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$d/http.out")
-	# curl -> ztpipe -l -> | -> ztpipe -> web server, and back by a FIFO
-	mkfifo "$d/back"
-	start_bg bash -c 'timeout 60 "$1" -l -v 127.0.0.1 0 <"$2" 2>"$3" |
-	    timeout 60 "$1" 127.0.0.1 "$4" >"$2" 2>"$5"
-	    echo "${PIPESTATUS[*]}" >"$6"' _ "$ZTPIPE" "$d/back" "$d/l.err" "$web" \
-	    "$d/d.err" "$d/status"
+	# curl -> ztpipe -l -> mid -> ztpipe -> web server, and back by a
+	# FIFO.  Only the ztpipes open the FIFOs, not their timeout(1)
+	# parents, which would hold the ends open; in this order, so that
+	# neither open waits for the other.
+	mkfifo "$d/back" "$d/mid"
+	start_bg bash -c '
+	    timeout 60 bash -c '\''exec "$0" -l -v 127.0.0.1 0 >"$1" <"$2"'\'' \
+	        "$1" "$2" "$3" 2>"$4" & l=$!
+	    timeout 60 bash -c '\''exec "$0" 127.0.0.1 "$1" <"$2" >"$3"'\'' \
+	        "$1" "$5" "$2" "$3" 2>"$6"; d=$?
+	    wait "$l"; echo "$? $d" >"$7"' _ "$ZTPIPE" "$d/mid" "$d/back" \
+	    "$d/l.err" "$web" "$d/d.err" "$d/status"
 	wait_for_file "$d/l.err" 'listening on'
 	port=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$d/l.err")
 	run timeout 30 curl -sS -o "$d/got" "http://127.0.0.1:$port/file"

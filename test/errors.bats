@@ -179,11 +179,12 @@ for _ in range(rounds):
         until(lambda: queued(c, SIOCOUTQ) == 0, "the client never took the head")
         mark(".ready")
         until(lambda: os.path.exists(sync[0] + ".go"), "never told to go")
-        # The client is stopped: send 16 KiB at a time while its kernel
-        # takes them (on loopback it acknowledges at once).
+        # The client is stopped: send 256 KiB at a time while its kernel
+        # takes them (on loopback it acknowledges at once; smaller steps
+        # take longer than the wait below once its window has grown).
         sent = head
         while sent < len(payload):
-            sent += c.send(payload[sent:sent + 16384])
+            sent += c.send(payload[sent:sent + 262144])
             end = time.time() + 0.5
             while queued(c, SIOCOUTQ) and time.time() < end:
                 time.sleep(0.005)

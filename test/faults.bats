@@ -184,8 +184,8 @@ listen_plain() {
 	run ! grep -q 'read from stdin' "$LISTEN_ERR"
 	# as a dialler
 	LISTEN_IN=$f LISTEN_OUT=$BATS_TEST_TMPDIR/rest listen_bg 127.0.0.1 0
-	run --separate-stderr timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" \
-	    0>/dev/null >"$BATS_TEST_TMPDIR/got"
+	run --separate-stderr bash -c 'exec timeout 10 "$0" 127.0.0.1 "$1" \
+	    0>/dev/null >"$2"' "$ZTPIPE" "$PORT" "$BATS_TEST_TMPDIR/got"
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
