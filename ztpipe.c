@@ -1,7 +1,7 @@
 /*
- * ztpipe: copy stdin to a TCP peer and the peer to stdout, like nc(1),
- * for people on ZeroTier networks.  One poll() loop over a table of
- * peers; no data lost on half-close; whole lines when many peers send.
+ * ztpipe: copy stdin to a TCP (or UDP) peer and the peer to stdout, like
+ * nc(1), for people on ZeroTier networks.  One poll() loop over a table
+ * of peers; no data lost on half-close; whole lines when many peers send.
  */
 
 #define _GNU_SOURCE		/* splice, F_SETPIPE_SZ, NI_MAXHOST */
@@ -49,6 +49,10 @@
 #define CHATLINE	(NICKMAX * 3 + 1 + 8 + 3 * LINEMAX) /* one, dressed */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
+#define DGRAMMAX	65507	/* -u: a stdin read, one datagram (IPv4's most) */
+#define DGRAMBUF	65536	/* -u: room for any datagram received */
+#define UDPRCVBUF	(8 * 1024 * 1024)	/* -u: kernel buffer asked for */
+#define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define NORETURN __attribute__((noreturn))
@@ -63,8 +67,9 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
     OPT_NETWORK, OPT_RESOLVE, OPT_END };
 
-/* Poll slots of the general loop; the peers that wait follow SLOT_PEER. */
-enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
+/* Poll slots of the general loop; the peers that wait follow SLOT_PEER.
+ * SLOT_SOCK is the session's own socket: the TCP listener, or UDP's. */
+enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_SOCK, SLOT_PEER };
 
 /* A byte queue: data[start..end) is queued, data[end..cap) is free. */
 struct buf {
@@ -107,8 +112,13 @@ struct route {
 	int (*over)(void);		/* has the session ended? */
 	void (*joined)(struct peer *);	/* a peer is here, or NULL */
 	void (*left)(struct peer *);	/* a peer is gone, its bytes out */
+	short (*sock_wants)(void);	/* poll events for SLOT_SOCK */
+	void (*sock_ready)(short);	/* SLOT_SOCK's revents */
 	size_t inbuf;			/* a peer's input buffer to begin with */
-	size_t outq;			/* its own output queue; 0: the ring */
+	size_t outq;			/* its own output queue (and one for
+					 * stdout); 0: the ring */
+	size_t dgram;			/* a stdin read is one datagram of at
+					 * most this; 0: a byte stream */
 	int alone;			/* read stdin with no peer to take it */
 	int eof_leaves;			/* a peer's FIN means it has left */
 	int stuck_ms;			/* drop a peer full this long; 0: never */
@@ -158,6 +168,9 @@ static struct options {
 	int idle_ms;		/* -i: end after this long without data */
 	int progress;		/* -P: draw progress on stderr */
 	int resolve;		/* --resolve: print what host means and exit */
+	int udp;		/* -u: datagrams */
+	int socktype;		/* SOCK_STREAM, or SOCK_DGRAM with -u */
+	const char *proto;	/* "tcp" or "udp", for service names */
 	struct cidr *allow;	/* --allow: who may connect (none: anyone) */
 	int nallow;
 } opt;
@@ -170,6 +183,7 @@ static struct stdio {
 	int tty;		/* stdin is a terminal: a person types */
 	int eof_leaves;		/* a peer's FIN closes it: the route says so,
 				 * or -d, or a person at stdin */
+	struct buf q;		/* chat, udp: stdout's own queue */
 	struct buf *src;	/* what stdout writes from, NULL: nothing */
 	size_t owed;		/* bytes of *src still to write */
 	int wblocked;		/* stdout's last write was short */
@@ -183,7 +197,7 @@ static struct table {
 	int n, cap;
 	int nconn;		/* with an open socket */
 	unsigned long serials;	/* peers ever added */
-	int lfd;		/* listening socket, -1 when not listening */
+	int lfd;		/* SLOT_SOCK's: listening, or UDP; else -1 */
 } peers;
 
 /* The clocks, in now_ms() time; 0 when not set. */
@@ -215,12 +229,34 @@ static struct merge {
 	int midline;		/* and it ended mid-line */
 } mg;
 
-/* chat: our name and our stdout's queue. */
+/* chat: our name. */
 static struct chat {
-	struct buf q;		/* lines for our own stdout */
 	char nick[NICKMAX * 3 + 1];	/* our name, the host name by default */
 	unsigned long dropped;	/* lines our stdout could not take */
 } chat;
+
+/* udp: a datagram's sender, and when it was last heard. */
+struct sender {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	unsigned long heard;	/* dg.clock then; the oldest makes room */
+};
+
+/* udp: who stdin's datagrams go to, and what the socket saw. */
+static struct dgram {
+	struct sender *to;	/* senders heard (a client: its peer) */
+	int nto, cap, max;	/* how many, room, at most (1, or -m) */
+	int many;		/* -k: any sender, each datagram a line */
+	int connected;		/* a client: errors are fatal */
+	int sent;		/* stdin's datagram went to to[0..sent) */
+	int wblocked;		/* the socket's last send would block */
+	unsigned long clock;	/* datagrams accepted */
+	unsigned long refused, ignored;	/* by --allow; not from the peer */
+	unsigned long dropped;	/* SO_RXQ_OVFL: by the kernel */
+	struct sockaddr_storage noted[NOTEDMAX];	/* -v: said already */
+	int nnoted;
+	char name[NAMESZ + 4];	/* a client's peer, "udp ADDR port N" */
+} dg;
 
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
@@ -245,6 +281,7 @@ static const struct sockaddr *unmap(const struct sockaddr *sa,
 static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
 static int set_nonblock(int fd, int *saved);
 static void tune_socket(int fd);
+static void tune_udp(int fd);
 static const char *family_flag(int family);
 static struct addrinfo *resolve(const char *host, const char *port,
     int passive);
@@ -255,6 +292,7 @@ static int dial_once(struct addrinfo *res, int quiet, int *err,
     struct sockaddr_storage *last, char *name, size_t namesz);
 static int dial(const char *host, const char *port);
 static int probe(const char *host, int lo, int hi);
+static int udp_probe(int fd);
 static void zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static void zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
@@ -296,7 +334,16 @@ static void stdin_read(void);
 static void stdout_write(void);
 static void stdout_close(void);
 static int peer_evict(void);
-static void accept_peer(void);
+static short listen_wants(void);
+static void accept_peer(short revents);
+static void dgram_error(int err, const struct sender *s);
+static void dgram_note(const struct sockaddr_storage *sa, socklen_t len,
+    const char *why);
+static int dgram_heard(const struct sockaddr_storage *sa, socklen_t len);
+static void dgram_read(void);
+static void dgram_send(void);
+static short dgram_wants(void);
+static void dgram_ready(short revents);
 static void ring_release(void);
 static void pipe_move(void);
 static int pipe_over(void);
@@ -311,6 +358,7 @@ static int chat_line(struct peer *p, const char *line, size_t len);
 static void chat_move(void);
 static void chat_joined(struct peer *p);
 static void chat_left(struct peer *p);
+static void dgram_move(void);
 static void reap(void);
 static int end_early(const char *why);
 static void on_signal_pipe(void);
@@ -529,7 +577,7 @@ parse_port(const char *s, int allow_zero)
 	}
 	if (*s == '\0' || strlen(s) > 64)
 		return -1;
-	se = getservbyname(s, "tcp");
+	se = getservbyname(s, opt.proto);
 	return se ? ntohs(se->s_port) : -1;
 }
 
@@ -590,6 +638,30 @@ tune_socket(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/*
+ * A UDP socket: a large kernel buffer, so bursts wait there instead of
+ * being dropped (as root, past rmem_max), and on Linux a count of what
+ * it dropped all the same, with each datagram (SO_RXQ_OVFL).
+ */
+static void
+tune_udp(int fd)
+{
+	int sz = UDPRCVBUF, one = 1;
+
+	if (opt.socktype != SOCK_DGRAM)
+		return;
+#ifdef SO_RCVBUFFORCE
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) == 0)
+		sz = 0;
+#endif
+	if (sz)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+#ifdef SO_RXQ_OVFL
+	(void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+#endif
+	(void)one;
+}
+
 static const char *
 family_flag(int family)
 {
@@ -605,7 +677,7 @@ resolve(const char *host, const char *port, int passive)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = opt.family;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = opt.socktype;
 	hints.ai_flags = passive ? AI_PASSIVE : 0;
 	e = getaddrinfo(host, port, &hints, &res);
 	if (e == 0)
@@ -659,7 +731,8 @@ listen_on(const char *host, const char *port)
 				    &v6only, sizeof(v6only));
 			}
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-			    listen(fd, 128) == 0)
+			    (ai->ai_socktype != SOCK_STREAM ||
+			    listen(fd, 128) == 0))
 				break;
 			err = errno;
 			close(fd);
@@ -671,6 +744,7 @@ listen_on(const char *host, const char *port)
 		die(EXIT_NET, err, "listen on %s", host ? name : port);
 	if (set_nonblock(fd, NULL) < 0)
 		die(EXIT_NET, errno, "fcntl");
+	tune_udp(fd);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		addr_name((struct sockaddr *)&ss, name, sizeof(name));
 		note("listening on %s", name);
@@ -705,7 +779,7 @@ bind_source(int fd, int family)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = opt.socktype;
 	hints.ai_flags = AI_PASSIVE;
 	if (getaddrinfo(opt.source, NULL, &hints, &res) != 0) {
 		errno = EADDRNOTAVAIL;
@@ -811,16 +885,42 @@ probe(const char *host, int lo, int hi)
 		res = resolve(host, port, 0);
 		fd = dial_once(res, 1, &err, &last, name, sizeof(name));
 		freeaddrinfo(res);
+		if (fd >= 0 && opt.socktype == SOCK_DGRAM &&
+		    (err = udp_probe(fd)) != 0) {
+			close(fd);
+			fd = -1;
+		}
 		if (fd >= 0) {
 			close(fd);
 			listening++;
 			if (opt.verbose || lo != hi)
-				say(0, "%s open", name);
+				say(0, "%s open%s", name, opt.socktype ==
+				    SOCK_DGRAM ? " or filtered" : "");
 		} else {
 			note("%s: %s", name, strerror(err));
 		}
 	}
 	return listening ? 0 : EXIT_NET;
+}
+
+/*
+ * -z -u: UDP has no handshake.  Send an empty datagram and wait 1 s
+ * (-w) for the port unreachable a closed port answers with: its errno,
+ * or 0 when none came (open, or a firewall ate it).
+ */
+static int
+udp_probe(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+	int n;
+
+	if (send(fd, "", 0, 0) < 0)
+		return errno;
+	do
+		n = poll(&p, 1, opt.wait_ms > 0 ? opt.wait_ms : 1000);
+	while (n < 0 && errno == EINTR);
+	return n > 0 && recv(fd, &c, 1, 0) < 0 ? errno : 0;
 }
 
 /* ---- ZeroTier ---- */
@@ -1096,6 +1196,7 @@ zt_dial_hints(const struct sockaddr *bound, int port)
 	char a[INET6_ADDRSTRLEN];
 	int n = zt_scan(z, 64), nnets = zt_networks(nwids, 8);
 	int any, v6only = opt.family == AF_INET6;
+	const char *u = opt.socktype == SOCK_DGRAM ? "-u " : "";
 
 	cidr_of(bound, &b);
 	any = b.family == AF_INET ? memcmp(b.addr, "\0\0\0\0", 4) == 0 :
@@ -1107,17 +1208,18 @@ zt_dial_hints(const struct sockaddr *bound, int port)
 		    (v6only && z[i].net.family != AF_INET6))
 			continue;
 		cidr_str(&z[i].net, a, sizeof(a));
-		note("a peer can run: ztpipe %s %d", a, port);
+		note("a peer can run: ztpipe %s%s %d", u, a, port);
 		if (z[i].net.family == AF_INET6 && b.family == AF_INET6 &&
 		    zt_ids(z[i].net.addr, &nwid, &node) && nwid != last) {
 			/* One node, one ID, but one command per network. */
 			last = nwid;
 			if (nnets > 1)
-				note("a peer can run: ztpipe --network %016"
-				    PRIx64 " %010" PRIx64 " %d", nwid, node, port);
+				note("a peer can run: ztpipe %s--network %016"
+				    PRIx64 " %010" PRIx64 " %d", u, nwid, node,
+				    port);
 			else
-				note("a peer can run: ztpipe %010" PRIx64 " %d",
-				    node, port);
+				note("a peer can run: ztpipe %s%010" PRIx64
+				    " %d", u, node, port);
 		}
 	}
 }
@@ -1390,6 +1492,7 @@ peer_add(int fd, const struct sockaddr *sa)
 	p->serial = ++peers.serials;
 	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
 	p->moved_at = tm.last_data = ss.now;
+	tm.wait = 0;	/* -w: someone came */
 	addr_name(sa, p->name, sizeof(p->name));
 	/* Its chat name is its address, until it sends "/name ...". */
 	snprintf(p->nick, sizeof(p->nick), "%.*s",
@@ -1529,7 +1632,7 @@ peer_write(struct peer *p)
 /*
  * Reset every peer still owed bytes: queued, or waiting in stdin (a
  * file or busy pipe mid-transfer; a silent pipe or terminal owes
- * nothing yet).  How many.
+ * nothing yet).  How many; a datagram unsent counts as one.
  */
 static int
 abort_unsent(void)
@@ -1548,7 +1651,7 @@ abort_unsent(void)
 			n++;
 		}
 	}
-	return n;
+	return n + (ss.route->dgram && (buf_len(&io.ring) > 0 || waiting));
 }
 
 /*
@@ -1572,11 +1675,13 @@ fail(int errnum, const char *fmt, ...)
 
 /* ---- endpoints: stdin, stdout, the listener ---- */
 
+/* A datagram read must land in an empty ring: one read, one datagram. */
 static int
 stdin_wanted(void)
 {
-	return (ss.route->alone || peers.nconn > 0) && io.in_open &&
-	    !opt.nostdin && !ss.stopping && buf_room(&io.ring) > 0;
+	return (ss.route->alone || peers.nconn + dg.nto > 0) && io.in_open &&
+	    !opt.nostdin && !ss.stopping && (ss.route->dgram ?
+	    buf_len(&io.ring) == 0 : buf_room(&io.ring) > 0);
 }
 
 /*
@@ -1663,8 +1768,15 @@ peer_evict(void)
 	return 0;
 }
 
+/* The listener: callers wait in its backlog while we stop or lack fds. */
+static short
+listen_wants(void)
+{
+	return ss.stopping || tm.accept ? 0 : POLLIN;
+}
+
 static void
-accept_peer(void)
+accept_peer(short revents)
 {
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
@@ -1672,6 +1784,7 @@ accept_peer(void)
 	struct peer *p;
 	int fd;
 
+	(void)revents;
 	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
@@ -1704,6 +1817,196 @@ accept_peer(void)
 	}
 	linger0(fd);
 	close(fd);
+}
+
+/* ---- endpoints: the UDP socket ---- */
+
+/* A client's peer is gone (port unreachable): fatal.  A listener's
+ * senders come and go: -v says so. */
+static void
+dgram_error(int err, const struct sender *s)
+{
+	char name[NAMESZ] = "socket";
+
+	if (dg.connected)
+		fail(err, "%s", dg.name);
+	if (s)
+		addr_name((const struct sockaddr *)&s->sa, name, sizeof(name));
+	note("udp %s: %s", name, strerror(err));
+}
+
+/* -v: say why a source's datagrams are dropped, once per source. */
+static void
+dgram_note(const struct sockaddr_storage *sa, socklen_t len, const char *why)
+{
+	char name[NAMESZ];
+
+	if (!opt.verbose || dg.nnoted == NOTEDMAX)
+		return;
+	for (int i = 0; i < dg.nnoted; i++)
+		if (memcmp(&dg.noted[i], sa, len) == 0)
+			return;
+	dg.noted[dg.nnoted++] = *sa;
+	addr_name((const struct sockaddr *)sa, name, sizeof(name));
+	note("datagrams from %s %s", name, why);
+}
+
+/*
+ * Does a datagram from sa go to stdout?  A sender heard becomes one
+ * stdin goes to: the first one only, or with -k any, the one heard
+ * least recently making room past -m.  1 if it does.
+ */
+static int
+dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct sender *s = NULL, *grown;
+	char name[NAMESZ];
+	int fresh;
+
+	if (!allowed((const struct sockaddr *)sa)) {
+		dg.refused++;
+		dgram_note(sa, len, "dropped: not in --allow");
+		return 0;
+	}
+	for (int i = dg.nto - 1; i >= 0 && !s; i--)
+		if (dg.to[i].len == len && memcmp(&dg.to[i].sa, sa, len) == 0)
+			s = &dg.to[i];
+	if ((fresh = !s) && dg.nto == dg.max && !dg.many) {
+		dg.ignored++;
+		dgram_note(sa, len, "ignored: not the peer");
+		return 0;
+	}
+	for (int i = 0; fresh && dg.nto == dg.max && i < dg.nto; i++)
+		if (!s || dg.to[i].heard < s->heard)
+			s = &dg.to[i];
+	if (!s && dg.nto == dg.cap) {
+		dg.cap = dg.cap ? 2 * dg.cap : 8;
+		if (!(grown = realloc(dg.to, dg.cap * sizeof(*grown))))
+			fail(errno, "realloc");
+		dg.to = grown;
+	}
+	if (fresh) {
+		s = s ? s : &dg.to[dg.nto++];
+		s->sa = *sa;
+		s->len = len;
+		addr_name((const struct sockaddr *)sa, name, sizeof(name));
+		note("datagram from %s", name);
+		tm.wait = 0;	/* -w: someone came */
+	}
+	s->heard = ++dg.clock;
+	return 1;
+}
+
+/*
+ * Datagrams, whole, onto stdout's queue while it has room for any: a
+ * slow stdout leaves them in the kernel's buffer, whose losses
+ * SO_RXQ_OVFL counts.  With -k each ends in a newline, so lines from
+ * many senders never run together.
+ */
+static void
+dgram_read(void)
+{
+	struct sockaddr_storage sa;
+	char ctl[64];
+	struct iovec iov;
+	struct msghdr mh;
+	ssize_t n;
+
+	for (int k = 0; k < 64 && buf_room(&io.q) > DGRAMBUF; k++) {
+		if (io.q.cap - io.q.end <= DGRAMBUF)
+			buf_compact(&io.q);
+		iov = (struct iovec){ io.q.data + io.q.end, DGRAMBUF };
+		memset(&mh, 0, sizeof(mh));
+		memset(&sa, 0, sizeof(sa));
+		mh.msg_name = &sa;
+		mh.msg_namelen = sizeof(sa);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl;
+		mh.msg_controllen = sizeof(ctl);
+		if ((n = recvmsg(peers.lfd, &mh, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				dgram_error(errno, NULL);
+			return;
+		}
+#ifdef SO_RXQ_OVFL
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+		    c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET &&
+			    c->cmsg_type == SO_RXQ_OVFL) {
+				uint32_t drops;
+
+				memcpy(&drops, CMSG_DATA(c), sizeof(drops));
+				dg.dropped = drops;
+			}
+#endif
+		/* A connected socket hears its peer only. */
+		if (!dg.connected && !dgram_heard(&sa, mh.msg_namelen))
+			continue;
+		io.q.end += n;
+		ss.nrecv += n;
+		tm.last_data = ss.now;
+		if (dg.many && (n == 0 || io.q.data[io.q.end - 1] != '\n'))
+			io.q.data[io.q.end++] = '\n';
+	}
+}
+
+/* stdin's datagram to the peer, or to every sender heard; then free. */
+static void
+dgram_send(void)
+{
+	size_t len = buf_len(&io.ring);
+	struct sender *s;
+	ssize_t n;
+
+	while (len > 0 && dg.sent < dg.nto && !dg.wblocked) {
+		s = &dg.to[dg.sent];
+		n = sendto(peers.lfd, io.ring.data + io.ring.start, len, 0,
+		    dg.connected ? NULL : (struct sockaddr *)&s->sa,
+		    dg.connected ? 0 : s->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			dg.wblocked = 1;
+			return;
+		}
+		if (n < 0)
+			dgram_error(errno, s);
+		else
+			ss.nsent += n;
+		tm.last_data = ss.now;
+		dg.sent++;
+	}
+	if (len > 0 && dg.sent >= dg.nto) {
+		io.ring.start = io.ring.end = 0;
+		io.ring_base += len;
+		dg.sent = 0;
+	}
+}
+
+static short
+dgram_wants(void)
+{
+	return (!ss.stopping && buf_room(&io.q) > DGRAMBUF ? POLLIN : 0) |
+	    (dg.wblocked ? POLLOUT : 0);
+}
+
+/* POLLERR: an ICMP error (port unreachable) is pending; take it. */
+static void
+dgram_ready(short revents)
+{
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if ((revents & POLLERR) &&
+	    getsockopt(peers.lfd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err)
+		dgram_error(err, NULL);
+	if (revents & POLLOUT)
+		dg.wblocked = 0;
+	if (revents & POLLIN)
+		dgram_read();
 }
 
 /* ---- routes: where the bytes go ---- */
@@ -1840,7 +2143,7 @@ line_first(const struct buf *b, int final, size_t max)
 static void
 chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 {
-	if (to_stdout && buf_put(&chat.q, msg, len) < 0 &&
+	if (to_stdout && buf_put(&io.q, msg, len) < 0 &&
 	    chat.dropped++ == 0)
 		note("stdout is not keeping up: chat lines for it dropped");
 	for (int i = 0; i < peers.n; i++)
@@ -1910,9 +2213,9 @@ chat_move(void)
 		io.ring.start += n;
 		io.ring_base += n;
 	}
-	if (!io.src && buf_len(&chat.q) > 0) {
-		io.src = &chat.q;
-		io.owed = buf_len(&chat.q);
+	if (!io.src && buf_len(&io.q) > 0) {
+		io.src = &io.q;
+		io.owed = buf_len(&io.q);
 	}
 }
 
@@ -1934,17 +2237,44 @@ chat_left(struct peer *p)
 	chat_notice(p->nick, "left");
 }
 
+/*
+ * udp: stdin's datagram out, received ones to stdout as they are.  A
+ * client has no FIN to wait for: once stdin has ended, it waits for
+ * replies until they stop for 1 s, as -i 1 would (with -d: for ever).
+ */
+static void
+dgram_move(void)
+{
+	dgram_send();
+	if (dg.connected && !io.in_open && !opt.idle_ms)
+		opt.idle_ms = 1000;
+	if (!io.src && buf_len(&io.q) > 0) {
+		io.src = &io.q;
+		io.owed = buf_len(&io.q);
+	}
+}
+
 static const struct route pipe_route = {
-	pipe_move, pipe_over, pipe_joined, peer_left,
-	BUFSZ, 0, 0, 0, 0, EXIT_NET
+	pipe_move, pipe_over, pipe_joined, peer_left, listen_wants,
+	accept_peer, BUFSZ, 0, 0, 0, 0, 0, EXIT_NET
 };
 static const struct route merge_route = {
-	merge_move, NULL, NULL, peer_left,
-	LINEMIN, 0, 1, 0, STUCK_MS, 0
+	merge_move, NULL, NULL, peer_left, listen_wants, accept_peer,
+	LINEMIN, 0, 0, 1, 0, STUCK_MS, 0
 };
 static const struct route chat_route = {
-	chat_move, NULL, chat_joined, chat_left,
-	LINEMIN, CHATQ, 1, 1, STUCK_MS, 0
+	chat_move, NULL, chat_joined, chat_left, listen_wants, accept_peer,
+	LINEMIN, CHATQ, 0, 1, 1, STUCK_MS, 0
+};
+/* udp: one peer (-u, -u -l), or any sender (-u -lk), whom stdin goes to
+ * even before anyone is heard (nowhere, as with -k over TCP). */
+static const struct route dgram_route = {
+	dgram_move, NULL, NULL, NULL, dgram_wants, dgram_ready,
+	0, CHATQ, DGRAMMAX, 0, 0, 0, 0
+};
+static const struct route dgram_many_route = {
+	dgram_move, NULL, NULL, NULL, dgram_wants, dgram_ready,
+	0, CHATQ, DGRAMMAX, 1, 0, 0, 0
 };
 
 /* ---- the loop ---- */
@@ -2004,7 +2334,8 @@ end_early(const char *why)
 {
 	if (abort_unsent() == 0)
 		return 0;
-	say(0, "%s with data unsent; connection reset", why);
+	say(0, "%s with data unsent%s", why, peers.n ? "; connection reset" :
+	    "");
 	ss.status = EXIT_NET;
 	return 1;
 }
@@ -2037,7 +2368,7 @@ timers_due(void)
 
 	if (ss.stopping && (!io.src || ss.now >= tm.stop))
 		return 1;
-	if (tm.wait && ss.now >= tm.wait && peers.serials == 0)
+	if (tm.wait && ss.now >= tm.wait)
 		fail(0, "no connection within %d s", opt.wait_ms / 1000);
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
@@ -2058,7 +2389,7 @@ timers_due(void)
 static int
 poll_timeout(void)
 {
-	long long t[] = { peers.serials ? 0 : tm.wait,
+	long long t[] = { tm.wait,
 	    ss.stopping ? tm.stop : 0, tm.accept, tm.stuck,
 	    opt.progress ? tm.progress : 0,
 	    opt.idle_ms && peers.serials ? tm.last_data + opt.idle_ms : 0 };
@@ -2112,8 +2443,8 @@ run(void)
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ STDOUT_FILENO,
 		    io.src ? POLLOUT : 0, 0 };
-		pfd[SLOT_LISTEN] = (struct pollfd){
-		    ss.stopping || tm.accept ? -1 : peers.lfd, POLLIN, 0 };
+		ev = ss.route->sock_wants();
+		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
 		busy = io.src && !io.wblocked;
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
@@ -2154,8 +2485,8 @@ run(void)
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			fail(0, NULL);	/* its reader left */
 		io.wblocked &= !pfd[SLOT_STDOUT].revents;
-		if (pfd[SLOT_LISTEN].revents)
-			accept_peer();
+		if (pfd[SLOT_SOCK].revents)
+			ss.route->sock_ready(pfd[SLOT_SOCK].revents);
 	}
 	free(pfd);
 	free(polled);
@@ -2463,7 +2794,7 @@ usage_error(const char *fmt, ...)
  * alone, "--chat=1" read as "unknown option: -" and "-Palways" as "-a".
  * These helpers look at the word as typed and say what is wrong with it.
  */
-static const char shortopts[] = ":46dhi:klm:PR:s:vVw:z";
+static const char shortopts[] = ":46dhi:klm:PR:s:uvVw:z";
 static const struct option longopts[] = {
 	{ "ipv4", no_argument, NULL, '4' },
 	{ "ipv6", no_argument, NULL, '6' },
@@ -2484,6 +2815,7 @@ static const struct option longopts[] = {
 	{ "network", required_argument, NULL, OPT_NETWORK },
 	{ "resolve", no_argument, NULL, OPT_RESOLVE },
 	{ "source", required_argument, NULL, 's' },
+	{ "udp", no_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "wait", required_argument, NULL, 'w' },
@@ -2665,10 +2997,12 @@ static void
 parse_args(int argc, char **argv)
 {
 	static const int addrs_takes[] = { 'v', 0 };
-	static const int resolve_takes[] = { '4', '6', 'v', OPT_NETWORK,
+	static const int resolve_takes[] = { '4', '6', 'u', 'v', OPT_NETWORK,
 	    OPT_6PLANE, 0 };
-	static const int probe_takes[] = { '4', '6', 'v', 's', 'w',
+	static const int probe_takes[] = { '4', '6', 'u', 'v', 's', 'w',
 	    OPT_NETWORK, OPT_6PLANE, 0 };
+	/* No connection to retry, chat in or name oneself on. */
+	static const int udp_refuses[] = { OPT_CHAT, 'R', OPT_NAME, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
 	char seen[OPT_END] = { 0 };	/* given: 1 as -x, 2 as --long */
 	/* Only the last word can lack its value; save it now, as musl's
@@ -2725,6 +3059,7 @@ parse_args(int argc, char **argv)
 			break;
 		case OPT_NAME: opt.name = optarg; break;
 		case 's': opt.source = optarg; break;
+		case 'u': opt.udp = 1; break;
 		case 'v': opt.verbose = 1; break;
 		case 'V': printf("ztpipe %s\n", VERSION); exit(0);
 		case 'w':
@@ -2748,6 +3083,13 @@ parse_args(int argc, char **argv)
 			short_error(optopt, argc, argv);
 		}
 	}
+	opt.socktype = opt.udp ? SOCK_DGRAM : SOCK_STREAM;
+	opt.proto = opt.udp ? "udp" : "tcp";
+	for (int i = 0; opt.udp && udp_refuses[i]; i++)
+		if (seen[udp_refuses[i]])
+			usage_error("%s has no meaning with -u: UDP has no "
+			    "connections", opt_label(udp_refuses[i],
+			    seen[udp_refuses[i]], (char[16]){ 0 }, 16));
 	if (opt.addrs)
 		only_with(OPT_ADDRS, addrs_takes, seen);
 	else if (opt.resolve)
@@ -2777,6 +3119,9 @@ parse_args(int argc, char **argv)
 		usage_error("%s", "empty --name");
 	if (opt.listen && opt.source)
 		usage_error("%s is for dialling, not with -l", "-s");
+	if (opt.udp && opt.wait_ms > 0 && !opt.listen && !opt.probe)
+		usage_error("%s", "-w has no meaning for a UDP client: there is "
+		    "no connection to wait for");
 	if (argc > 2)
 		usage_error("too many arguments: %s", argv[2]);
 	if (opt.listen) {
@@ -2868,8 +3213,13 @@ session_init(void)
 	int fl;
 
 	ss.t0 = ss.now = now_ms();
-	ss.route = opt.chat ? &chat_route : opt.keep ? &merge_route :
-	    &pipe_route;
+	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : &dgram_route) :
+	    opt.chat ? &chat_route : opt.keep ? &merge_route : &pipe_route;
+	/* udp: its socket is the session's peer from the start, so -i
+	 * counts from now; the peer is one sender, or with -k -m. */
+	peers.serials = opt.udp;
+	dg.many = opt.keep;
+	dg.max = opt.keep ? opt.maxconns : 1;
 	peers.lfd = -1;
 	io.flags[0] = io.flags[1] = -1;
 	io.out_open = 1;
@@ -2880,8 +3230,8 @@ session_init(void)
 	io.in_open = fl < 0 || (fl & O_ACCMODE) != O_WRONLY;
 	if (!io.in_open)
 		note("stdin is not open for reading: taken as closed");
-	if (buf_init(&io.ring, BUFSZ) < 0 ||
-	    (ss.route->outq && buf_init(&chat.q, 2 * CHATQ) < 0))
+	if (buf_init(&io.ring, ss.route->dgram ? ss.route->dgram : BUFSZ) < 0 ||
+	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
 	/* Many peers need many fds: raise the soft limit as far as allowed. */
 	if (opt.keep && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -2907,6 +3257,19 @@ start_dialling(void)
 
 	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
 		die(EXIT_NET, errno, "getpeername");
+	if (opt.udp) {	/* the socket endpoint, with its one sender */
+		peers.lfd = fd;
+		dg.connected = 1;
+		dg.to = calloc(1, sizeof(*dg.to));
+		if (!dg.to)
+			die(EXIT_NET, errno, "calloc");
+		dg.nto = dg.cap = 1;
+		snprintf(dg.name, sizeof(dg.name), "udp ");
+		addr_name((struct sockaddr *)&sa, dg.name + 4,
+		    sizeof(dg.name) - 4);
+		tune_udp(fd);
+		return;
+	}
 	if (!peer_add(fd, (struct sockaddr *)&sa))
 		die(EXIT_NET, errno, "malloc");
 	/* A chat server learns our name from the first line. */
