@@ -3172,6 +3172,12 @@ summary(void)
 	if (chat.dropped)
 		note("%lu chat lines dropped: stdout did not keep up",
 		    chat.dropped);
+	if (dg.ignored)
+		note("%lu datagrams ignored: not from the peer", dg.ignored);
+	if (dg.refused)
+		note("%lu datagrams dropped by --allow", dg.refused);
+	if (dg.dropped)
+		note("%lu datagrams dropped by the kernel", dg.dropped);
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
@@ -3212,7 +3218,7 @@ session_init(void)
 
 	int fl;
 
-	ss.t0 = ss.now = now_ms();
+	ss.t0 = ss.now = tm.last_data = now_ms();
 	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : &dgram_route) :
 	    opt.chat ? &chat_route : opt.keep ? &merge_route : &pipe_route;
 	/* udp: its socket is the session's peer from the start, so -i
