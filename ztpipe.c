@@ -255,7 +255,6 @@ static struct dgram {
 	unsigned long dropped;	/* SO_RXQ_OVFL: by the kernel */
 	struct sockaddr_storage noted[NOTEDMAX];	/* -v: said already */
 	int nnoted;
-	char name[NAMESZ + 4];	/* a client's peer, "udp ADDR port N" */
 } dg;
 
 static volatile sig_atomic_t got_signal;
@@ -286,13 +285,12 @@ static const char *family_flag(int family);
 static struct addrinfo *resolve(const char *host, const char *port,
     int passive);
 static int listen_on(const char *host, const char *port);
-static int wait_writable(int fd, int ms);
+static int wait_fd(int fd, short events, int ms);
 static int bind_source(int fd, int family);
 static int dial_once(struct addrinfo *res, int quiet, int *err,
     struct sockaddr_storage *last, char *name, size_t namesz);
 static int dial(const char *host, const char *port);
 static int probe(const char *host, int lo, int hi);
-static int udp_probe(int fd);
 static void zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static void zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16]);
 static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
@@ -337,11 +335,7 @@ static int peer_evict(void);
 static short listen_wants(void);
 static void accept_peer(short revents);
 static void dgram_error(int err, const struct sender *s);
-static void dgram_note(const struct sockaddr_storage *sa, socklen_t len,
-    const char *why);
 static int dgram_heard(const struct sockaddr_storage *sa, socklen_t len);
-static void dgram_read(void);
-static void dgram_send(void);
 static short dgram_wants(void);
 static void dgram_ready(short revents);
 static void ring_release(void);
@@ -638,11 +632,8 @@ tune_socket(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/*
- * A UDP socket: a large kernel buffer, so bursts wait there instead of
- * being dropped (as root, past rmem_max), and on Linux a count of what
- * it dropped all the same, with each datagram (SO_RXQ_OVFL).
- */
+/* UDP: a large kernel buffer, so bursts wait there, not dropped (as
+ * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL). */
 static void
 tune_udp(int fd)
 {
@@ -651,10 +642,8 @@ tune_udp(int fd)
 	if (opt.socktype != SOCK_DGRAM)
 		return;
 #ifdef SO_RCVBUFFORCE
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) == 0)
-		sz = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 #endif
-	if (sz)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 #ifdef SO_RXQ_OVFL
 	(void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
@@ -755,11 +744,11 @@ listen_on(const char *host, const char *port)
 	return fd;
 }
 
-/* Wait up to ms (-1: for ever) for fd to become writable; 0 if it did. */
+/* Wait up to ms (-1: for ever) for events on fd; 0 if they came. */
 static int
-wait_writable(int fd, int ms)
+wait_fd(int fd, short events, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct pollfd p = { .fd = fd, .events = events };
 	int n;
 
 	do
@@ -820,7 +809,7 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 			die(EXIT_NET, errno, "fcntl");
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			return fd;
-		if (errno != EINPROGRESS || wait_writable(fd, opt.wait_ms) < 0) {
+		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, opt.wait_ms) < 0) {
 			*err = errno;	/* refused, unreachable, timed out */
 		} else {
 			sl = sizeof(*err);
@@ -885,8 +874,13 @@ probe(const char *host, int lo, int hi)
 		res = resolve(host, port, 0);
 		fd = dial_once(res, 1, &err, &last, name, sizeof(name));
 		freeaddrinfo(res);
+		/* UDP has no handshake: an empty datagram, then 1 s (-w)
+		 * for the port unreachable a closed port answers with. */
 		if (fd >= 0 && opt.socktype == SOCK_DGRAM &&
-		    (err = udp_probe(fd)) != 0) {
+		    (send(fd, "", 0, 0) < 0 || (wait_fd(fd, POLLIN,
+		    opt.wait_ms > 0 ? opt.wait_ms : 1000) == 0 &&
+		    recv(fd, port, 1, 0) < 0))) {
+			err = errno;
 			close(fd);
 			fd = -1;
 		}
@@ -901,26 +895,6 @@ probe(const char *host, int lo, int hi)
 		}
 	}
 	return listening ? 0 : EXIT_NET;
-}
-
-/*
- * -z -u: UDP has no handshake.  Send an empty datagram and wait 1 s
- * (-w) for the port unreachable a closed port answers with: its errno,
- * or 0 when none came (open, or a firewall ate it).
- */
-static int
-udp_probe(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	int n;
-
-	if (send(fd, "", 0, 0) < 0)
-		return errno;
-	do
-		n = poll(&p, 1, opt.wait_ms > 0 ? opt.wait_ms : 1000);
-	while (n < 0 && errno == EINTR);
-	return n > 0 && recv(fd, &c, 1, 0) < 0 ? errno : 0;
 }
 
 /* ---- ZeroTier ---- */
@@ -1828,52 +1802,41 @@ dgram_error(int err, const struct sender *s)
 {
 	char name[NAMESZ] = "socket";
 
-	if (dg.connected)
-		fail(err, "%s", dg.name);
+	s = dg.connected ? dg.to : s;
 	if (s)
 		addr_name((const struct sockaddr *)&s->sa, name, sizeof(name));
+	if (dg.connected)
+		fail(err, "udp %s", name);
 	note("udp %s: %s", name, strerror(err));
 }
 
-/* -v: say why a source's datagrams are dropped, once per source. */
-static void
-dgram_note(const struct sockaddr_storage *sa, socklen_t len, const char *why)
-{
-	char name[NAMESZ];
-
-	if (!opt.verbose || dg.nnoted == NOTEDMAX)
-		return;
-	for (int i = 0; i < dg.nnoted; i++)
-		if (memcmp(&dg.noted[i], sa, len) == 0)
-			return;
-	dg.noted[dg.nnoted++] = *sa;
-	addr_name((const struct sockaddr *)sa, name, sizeof(name));
-	note("datagrams from %s %s", name, why);
-}
-
 /*
- * Does a datagram from sa go to stdout?  A sender heard becomes one
- * stdin goes to: the first one only, or with -k any, the one heard
- * least recently making room past -m.  1 if it does.
+ * Does a datagram from sa go to stdout?  Its sender becomes one stdin
+ * goes to: the first only, or with -k any, the one heard least recently
+ * making room past -m.  The rest are dropped, counted, and under -v
+ * named once per source (the first NOTEDMAX).  1 if it goes.
  */
 static int
 dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 {
 	struct sender *s = NULL, *grown;
 	char name[NAMESZ];
-	int fresh;
+	int fresh, in = allowed((const struct sockaddr *)sa);
 
-	if (!allowed((const struct sockaddr *)sa)) {
-		dg.refused++;
-		dgram_note(sa, len, "dropped: not in --allow");
-		return 0;
-	}
 	for (int i = dg.nto - 1; i >= 0 && !s; i--)
 		if (dg.to[i].len == len && memcmp(&dg.to[i].sa, sa, len) == 0)
 			s = &dg.to[i];
-	if ((fresh = !s) && dg.nto == dg.max && !dg.many) {
-		dg.ignored++;
-		dgram_note(sa, len, "ignored: not the peer");
+	addr_name((const struct sockaddr *)sa, name, sizeof(name));
+	if ((fresh = !s) && (!in || (dg.nto == dg.max && !dg.many))) {
+		*(in ? &dg.ignored : &dg.refused) += 1;
+		for (int i = 0; i < dg.nnoted; i++)
+			if (memcmp(&dg.noted[i], sa, len) == 0)
+				return 0;
+		if (opt.verbose && dg.nnoted < NOTEDMAX) {
+			dg.noted[dg.nnoted++] = *sa;
+			note("datagrams from %s %s", name, in ?
+			    "ignored: not the peer" : "dropped: not in --allow");
+		}
 		return 0;
 	}
 	for (int i = 0; fresh && dg.nto == dg.max && i < dg.nto; i++)
@@ -1889,41 +1852,46 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 		s = s ? s : &dg.to[dg.nto++];
 		s->sa = *sa;
 		s->len = len;
-		addr_name((const struct sockaddr *)sa, name, sizeof(name));
-		note("datagram from %s", name);
 		tm.wait = 0;	/* -w: someone came */
+		if (!dg.connected)
+			note("datagram from %s", name);
 	}
 	s->heard = ++dg.clock;
 	return 1;
 }
 
+static short
+dgram_wants(void)
+{
+	return (!ss.stopping && buf_room(&io.q) > DGRAMBUF ? POLLIN : 0) |
+	    (dg.wblocked ? POLLOUT : 0);
+}
+
 /*
- * Datagrams, whole, onto stdout's queue while it has room for any: a
- * slow stdout leaves them in the kernel's buffer, whose losses
- * SO_RXQ_OVFL counts.  With -k each ends in a newline, so lines from
- * many senders never run together.
+ * Datagrams, whole, onto stdout's queue while it has room for any (or
+ * the ICMP error POLLERR says is pending): a slow stdout leaves them in
+ * the kernel's buffer, whose losses SO_RXQ_OVFL counts.  With -k each
+ * ends in a newline, so lines from many senders never run together.
  */
 static void
-dgram_read(void)
+dgram_ready(short revents)
 {
+	union { struct cmsghdr c; char b[64]; } ctl;
 	struct sockaddr_storage sa;
-	char ctl[64];
 	struct iovec iov;
 	struct msghdr mh;
 	ssize_t n;
 
-	for (int k = 0; k < 64 && buf_room(&io.q) > DGRAMBUF; k++) {
+	dg.wblocked &= !(revents & POLLOUT);
+	for (int k = 0; k < 64 && (revents & (POLLIN | POLLERR)) &&
+	    buf_room(&io.q) > DGRAMBUF; k++) {
 		if (io.q.cap - io.q.end <= DGRAMBUF)
 			buf_compact(&io.q);
 		iov = (struct iovec){ io.q.data + io.q.end, DGRAMBUF };
-		memset(&mh, 0, sizeof(mh));
+		mh = (struct msghdr){ .msg_name = &sa, .msg_iov = &iov,
+		    .msg_namelen = sizeof(sa), .msg_iovlen = 1,
+		    .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
 		memset(&sa, 0, sizeof(sa));
-		mh.msg_name = &sa;
-		mh.msg_namelen = sizeof(sa);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = ctl;
-		mh.msg_controllen = sizeof(ctl);
 		if ((n = recvmsg(peers.lfd, &mh, 0)) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1951,62 +1919,6 @@ dgram_read(void)
 		if (dg.many && (n == 0 || io.q.data[io.q.end - 1] != '\n'))
 			io.q.data[io.q.end++] = '\n';
 	}
-}
-
-/* stdin's datagram to the peer, or to every sender heard; then free. */
-static void
-dgram_send(void)
-{
-	size_t len = buf_len(&io.ring);
-	struct sender *s;
-	ssize_t n;
-
-	while (len > 0 && dg.sent < dg.nto && !dg.wblocked) {
-		s = &dg.to[dg.sent];
-		n = sendto(peers.lfd, io.ring.data + io.ring.start, len, 0,
-		    dg.connected ? NULL : (struct sockaddr *)&s->sa,
-		    dg.connected ? 0 : s->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			dg.wblocked = 1;
-			return;
-		}
-		if (n < 0)
-			dgram_error(errno, s);
-		else
-			ss.nsent += n;
-		tm.last_data = ss.now;
-		dg.sent++;
-	}
-	if (len > 0 && dg.sent >= dg.nto) {
-		io.ring.start = io.ring.end = 0;
-		io.ring_base += len;
-		dg.sent = 0;
-	}
-}
-
-static short
-dgram_wants(void)
-{
-	return (!ss.stopping && buf_room(&io.q) > DGRAMBUF ? POLLIN : 0) |
-	    (dg.wblocked ? POLLOUT : 0);
-}
-
-/* POLLERR: an ICMP error (port unreachable) is pending; take it. */
-static void
-dgram_ready(short revents)
-{
-	socklen_t sl = sizeof(int);
-	int err = 0;
-
-	if ((revents & POLLERR) &&
-	    getsockopt(peers.lfd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err)
-		dgram_error(err, NULL);
-	if (revents & POLLOUT)
-		dg.wblocked = 0;
-	if (revents & POLLIN)
-		dgram_read();
 }
 
 /* ---- routes: where the bytes go ---- */
@@ -2238,14 +2150,39 @@ chat_left(struct peer *p)
 }
 
 /*
- * udp: stdin's datagram out, received ones to stdout as they are.  A
- * client has no FIN to wait for: once stdin has ended, it waits for
- * replies until they stop for 1 s, as -i 1 would (with -d: for ever).
+ * udp: stdin's datagram to the peer, or to every sender heard (nowhere
+ * if none yet), then the ring is free for the next read; datagrams
+ * received go to stdout as they are.  A client has no FIN to wait for:
+ * once stdin has ended, it waits for replies until they stop for 1 s,
+ * as -i 1 would (with -d, stdin never ends).
  */
 static void
 dgram_move(void)
 {
-	dgram_send();
+	size_t len = buf_len(&io.ring);
+	struct sender *s;
+	ssize_t n;
+
+	while (len > 0 && dg.sent < dg.nto && !dg.wblocked) {
+		s = &dg.to[dg.sent];
+		n = sendto(peers.lfd, io.ring.data + io.ring.start, len, 0,
+		    dg.connected ? NULL : (struct sockaddr *)&s->sa,
+		    dg.connected ? 0 : s->len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			dg.wblocked = errno == EAGAIN;
+			continue;
+		}
+		if (n < 0)
+			dgram_error(errno, s);
+		ss.nsent += n > 0 ? n : 0;
+		tm.last_data = ss.now;
+		dg.sent++;
+	}
+	if (len > 0 && dg.sent >= dg.nto) {
+		io.ring.start = io.ring.end = 0;
+		io.ring_base += len;
+		dg.sent = 0;
+	}
 	if (dg.connected && !io.in_open && !opt.idle_ms)
 		opt.idle_ms = 1000;
 	if (!io.src && buf_len(&io.q) > 0) {
@@ -3263,16 +3200,10 @@ start_dialling(void)
 
 	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
 		die(EXIT_NET, errno, "getpeername");
-	if (opt.udp) {	/* the socket endpoint, with its one sender */
+	if (opt.udp) {	/* no peer: the socket endpoint, and its sender */
 		peers.lfd = fd;
 		dg.connected = 1;
-		dg.to = calloc(1, sizeof(*dg.to));
-		if (!dg.to)
-			die(EXIT_NET, errno, "calloc");
-		dg.nto = dg.cap = 1;
-		snprintf(dg.name, sizeof(dg.name), "udp ");
-		addr_name((struct sockaddr *)&sa, dg.name + 4,
-		    sizeof(dg.name) - 4);
+		dgram_heard(&sa, sl);
 		tune_udp(fd);
 		return;
 	}
