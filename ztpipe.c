@@ -2669,10 +2669,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ztpipe [-46dPvz] [-i secs] [-R secs] [-s source] [-w secs] [--name name]\n"
+"usage: ztpipe [-46dPuvz] [-i secs] [-R secs] [-s source] [-w secs] [--name name]\n"
 "              [host [port]]\n"
 "       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
-"       ztpipe -l [-46dkPv] [-i secs] [-m max] [-w secs] [--allow list]\n"
+"       ztpipe -l [-46dkPuv] [-i secs] [-m max] [-w secs] [--allow list]\n"
 "              [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
 "\n"
@@ -2705,6 +2705,8 @@ usage(FILE *f)
 "  -R, --retry SECS      keep trying to connect for up to SECS\n"
 "      --resolve         print the addresses host would be dialled at\n"
 "  -s, --source ADDR     dial from this local address\n"
+"  -u, --udp             UDP: each read of stdin is one datagram; a client\n"
+"                        waits 1 s (-i) for replies after stdin ends\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
 "  -w, --wait SECS       give up connecting (or waiting for a peer)\n"
