@@ -252,7 +252,7 @@ static struct dgram {
 	int wblocked;		/* the socket's last send would block */
 	unsigned long clock;	/* datagrams accepted */
 	unsigned long refused, ignored;	/* by --allow; not from the peer */
-	unsigned long dropped;	/* SO_RXQ_OVFL: by the kernel */
+	uint32_t dropped;	/* SO_RXQ_OVFL: by the kernel */
 	struct sockaddr_storage noted[NOTEDMAX];	/* -v: said already */
 	int nnoted;
 } dg;
@@ -1876,7 +1876,7 @@ dgram_wants(void)
 static void
 dgram_ready(short revents)
 {
-	union { struct cmsghdr c; char b[64]; } ctl;
+	uint64_t ctl[8];	/* SO_RXQ_OVFL's, aligned as a cmsghdr */
 	struct sockaddr_storage sa;
 	struct iovec iov;
 	struct msghdr mh;
@@ -1890,7 +1890,7 @@ dgram_ready(short revents)
 		iov = (struct iovec){ io.q.data + io.q.end, DGRAMBUF };
 		mh = (struct msghdr){ .msg_name = &sa, .msg_iov = &iov,
 		    .msg_namelen = sizeof(sa), .msg_iovlen = 1,
-		    .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+		    .msg_control = ctl, .msg_controllen = sizeof(ctl) };
 		memset(&sa, 0, sizeof(sa));
 		if ((n = recvmsg(peers.lfd, &mh, 0)) < 0) {
 			if (errno == EINTR)
@@ -1899,16 +1899,11 @@ dgram_ready(short revents)
 				dgram_error(errno, NULL);
 			return;
 		}
-#ifdef SO_RXQ_OVFL
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
-		    c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET &&
-			    c->cmsg_type == SO_RXQ_OVFL) {
-				uint32_t drops;
+#ifdef SO_RXQ_OVFL	/* the only control message asked for */
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
-				memcpy(&drops, CMSG_DATA(c), sizeof(drops));
-				dg.dropped = drops;
-			}
+		if (c && c->cmsg_type == SO_RXQ_OVFL)
+			memcpy(&dg.dropped, CMSG_DATA(c), sizeof(dg.dropped));
 #endif
 		/* A connected socket hears its peer only. */
 		if (!dg.connected && !dgram_heard(&sa, mh.msg_namelen))
@@ -3116,7 +3111,8 @@ summary(void)
 	if (dg.refused)
 		note("%lu datagrams dropped by --allow", dg.refused);
 	if (dg.dropped)
-		note("%lu datagrams dropped by the kernel", dg.dropped);
+		note("%lu datagrams dropped by the kernel",
+		    (unsigned long)dg.dropped);
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
