@@ -809,7 +809,8 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 			die(EXIT_NET, errno, "fcntl");
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			return fd;
-		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, opt.wait_ms) < 0) {
+		if (errno != EINPROGRESS ||
+		    wait_fd(fd, POLLOUT, opt.wait_ms) < 0) {
 			*err = errno;	/* refused, unreachable, timed out */
 		} else {
 			sl = sizeof(*err);
@@ -1826,7 +1827,6 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 	for (int i = dg.nto - 1; i >= 0 && !s; i--)
 		if (dg.to[i].len == len && memcmp(&dg.to[i].sa, sa, len) == 0)
 			s = &dg.to[i];
-	addr_name((const struct sockaddr *)sa, name, sizeof(name));
 	if ((fresh = !s) && (!in || (dg.nto == dg.max && !dg.many))) {
 		*(in ? &dg.ignored : &dg.refused) += 1;
 		for (int i = 0; i < dg.nnoted; i++)
@@ -1834,8 +1834,10 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 				return 0;
 		if (opt.verbose && dg.nnoted < NOTEDMAX) {
 			dg.noted[dg.nnoted++] = *sa;
-			note("datagrams from %s %s", name, in ?
-			    "ignored: not the peer" : "dropped: not in --allow");
+			addr_name((const struct sockaddr *)sa, name,
+			    sizeof(name));
+			note("datagrams from %s %s", name, in ? "ignored: "
+			    "not the peer" : "dropped: not in --allow");
 		}
 		return 0;
 	}
@@ -1853,6 +1855,7 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 		s->sa = *sa;
 		s->len = len;
 		tm.wait = 0;	/* -w: someone came */
+		addr_name((const struct sockaddr *)sa, name, sizeof(name));
 		if (!dg.connected)
 			note("datagram from %s", name);
 	}
@@ -2664,8 +2667,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ztpipe [-46dPuvz] [-i secs] [-R secs] [-s source] [-w secs] [--name name]\n"
-"              [host [port]]\n"
+"usage: ztpipe [-46dPuvz] [-i secs] [-R secs] [-s source] [-w secs]\n"
+"              [--name name] [host [port]]\n"
 "       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
 "       ztpipe -l [-46dkPuv] [-i secs] [-m max] [-w secs] [--allow list]\n"
 "              [address] [port]\n"
@@ -3054,8 +3057,8 @@ parse_args(int argc, char **argv)
 	if (opt.listen && opt.source)
 		usage_error("%s is for dialling, not with -l", "-s");
 	if (opt.udp && opt.wait_ms > 0 && !opt.listen && !opt.probe)
-		usage_error("%s", "-w has no meaning for a UDP client: there is "
-		    "no connection to wait for");
+		usage_error("%s", "-w has no meaning for a UDP client: "
+		    "there is no connection to wait for");
 	if (argc > 2)
 		usage_error("too many arguments: %s", argv[2]);
 	if (opt.listen) {
