@@ -3,7 +3,7 @@
 
 load helper
 
-# udp_py CMD ARGS...: a small UDP peer in python.
+# setup writes $UDP_PY, a small UDP peer in python; udp_py CMD ARGS... runs it.
 #   serve PORTFILE LOG [REPLY...]  bind 127.0.0.1:0, write the port to
 #       PORTFILE; log each datagram's length (and its bytes, escaped) to
 #       LOG; answer each with the REPLY words ("echo": the datagram back),
@@ -11,8 +11,9 @@ load helper
 #   send PORT OUT SECS [MSG...]  from a fresh socket (its port written to
 #       OUT.port), send each MSG (python escapes such as \n, \x00), then
 #       write what comes back to OUT until SECS pass with nothing.
-udp_py() {
-	python3 - "$@" <<'PY'
+setup() {
+	UDP_PY=$BATS_TEST_TMPDIR/udp.py
+	cat >"$UDP_PY" <<'PY'
 import os, socket, sys, time
 cmd, args = sys.argv[1], sys.argv[2:]
 dec = lambda s: s.encode().decode("unicode_escape").encode("latin-1")
@@ -49,6 +50,10 @@ else:
 PY
 }
 
+udp_py() {
+	python3 "$UDP_PY" "$@"
+}
+
 # A UDP port nobody uses right now.
 free_udp_port() {
 	python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -58,11 +63,10 @@ free_udp_port() {
 serve_bg() {
 	local pf=$BATS_TEST_TMPDIR/sport
 	rm -f "$pf"
-	start_bg timeout 30 bash -c 'udp_py "$@"' _ serve "$pf" "$@"
+	start_bg timeout 30 python3 "$UDP_PY" serve "$pf" "$@"
 	wait_for_file "$pf" .
 	SPORT=$(cat "$pf")
 }
-export -f udp_py
 
 need() {
 	command -v "$1" >/dev/null || skip "$1 not installed"
@@ -129,7 +133,7 @@ OUT() { printf '%s' "$BATS_TEST_TMPDIR/listen.out"; }
 	mkfifo "$d/in"
 	exec 5<>"$d/in"
 	LISTEN_IN=$d/in listen_bg -u 127.0.0.1 0
-	start_bg timeout 20 bash -c 'udp_py "$@"' _ send "$PORT" "$d/a" 3 from-a
+	start_bg timeout 20 python3 "$UDP_PY" send "$PORT" "$d/a" 3 from-a
 	wait_for_file "$LISTEN_ERR" 'datagram from'
 	udp_py send "$PORT" "$d/b" 0.2 from-b from-b again-b
 	wait_for_file "$LISTEN_ERR" 'ignored: not the peer'
@@ -220,7 +224,7 @@ for m in range(200):
 	exec 5<>"$d/in"
 	LISTEN_IN=$d/in listen_bg -u -k -m 2 127.0.0.1 0
 	for p in a b c; do
-		start_bg timeout 20 bash -c 'udp_py "$@"' _ send "$PORT" \
+		start_bg timeout 20 python3 "$UDP_PY" send "$PORT" \
 		    "$d/$p" 2 "hi from $p"
 		wait_for_file "$(OUT)" "^hi from $p\$"
 	done
