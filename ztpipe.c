@@ -1,7 +1,7 @@
 /*
- * ztpipe: copy stdin to a TCP peer and the peer to stdout, like nc(1),
- * for people on ZeroTier networks.  One poll() loop over a table of
- * peers; no data lost on half-close; whole lines when many peers send.
+ * ztpipe: copy stdin to a TCP (or UDP) peer and the peer to stdout, like
+ * nc(1), for people on ZeroTier networks.  One poll() loop over a table
+ * of peers; no data lost on half-close; whole lines when many peers send.
  */
 
 #define _GNU_SOURCE		/* splice, F_SETPIPE_SZ, NI_MAXHOST */
@@ -50,6 +50,10 @@
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
 #define CHUNKS		64	/* stdout's chunks written by one writev */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
+#define DGRAMMAX	65507	/* -u: a stdin read, one datagram (IPv4's most) */
+#define DGRAMBUF	65536	/* -u: room for any datagram received */
+#define UDPRCVBUF	(8 * 1024 * 1024)	/* -u: kernel buffer asked for */
+#define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define NORETURN __attribute__((noreturn))
@@ -64,8 +68,9 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
     OPT_NETWORK, OPT_RESOLVE, OPT_END };
 
-/* Poll slots of the general loop; the peers that wait follow SLOT_PEER. */
-enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_LISTEN, SLOT_PEER };
+/* Poll slots of the general loop; the peers that wait follow SLOT_PEER.
+ * SLOT_SOCK is the session's own socket: the TCP listener, or UDP's. */
+enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_SOCK, SLOT_PEER };
 
 /* A byte queue: data[start..end) is queued, data[end..cap) is free. */
 struct buf {
@@ -108,8 +113,13 @@ struct route {
 	int (*over)(void);		/* has the session ended? */
 	void (*joined)(struct peer *);	/* a peer is here, or NULL */
 	void (*left)(struct peer *);	/* a peer is gone, its bytes out */
+	short (*sock_wants)(void);	/* poll events for SLOT_SOCK */
+	void (*sock_ready)(short);	/* SLOT_SOCK's revents */
 	size_t inbuf;			/* a peer's input buffer to begin with */
-	size_t outq;			/* its own output queue; 0: the ring */
+	size_t outq;			/* its own output queue (and one for
+					 * stdout); 0: the ring */
+	size_t dgram;			/* a stdin read is one datagram of at
+					 * most this; 0: a byte stream */
 	int alone;			/* read stdin with no peer to take it */
 	int eof_leaves;			/* a peer's FIN means it has left */
 	int stuck_ms;			/* drop a peer full this long; 0: never */
@@ -161,6 +171,9 @@ static struct options {
 	int idle_ms;		/* -i: end after this long without data */
 	int progress;		/* -P: draw progress on stderr */
 	int resolve;		/* --resolve: print what host means and exit */
+	int udp;		/* -u: datagrams */
+	int socktype;		/* SOCK_STREAM, or SOCK_DGRAM with -u */
+	const char *proto;	/* "tcp" or "udp", for service names */
 	struct cidr *allow;	/* --allow: who may connect (none: anyone) */
 	int nallow;
 } opt;
@@ -178,6 +191,7 @@ static struct stdio {
 		size_t n;
 	} out[CHUNKS];		/* stdout's next bytes, chosen by the route */
 	int nout;
+	struct buf q;		/* chat, udp: stdout's own queue */
 	int wblocked;		/* stdout's last write was short */
 	int out_open;		/* not closed after the peer's end */
 	int flags[2];		/* stdin/stdout fcntl flags to restore */
@@ -189,7 +203,7 @@ static struct table {
 	int n, cap;
 	int nconn;		/* with an open socket */
 	unsigned long serials;	/* peers ever added */
-	int lfd;		/* listening socket, -1 when not listening */
+	int lfd;		/* SLOT_SOCK's: listening, or UDP; else -1 */
 } peers;
 
 /* The clocks, in now_ms() time; 0 when not set. */
@@ -221,12 +235,33 @@ static struct merge {
 	int midline;		/* and it ended mid-line */
 } mg;
 
-/* chat: our name and our stdout's queue. */
+/* chat: our name. */
 static struct chat {
-	struct buf q;		/* lines for our own stdout */
 	char nick[NICKMAX * 3 + 1];	/* our name, the host name by default */
 	unsigned long dropped;	/* lines our stdout could not take */
 } chat;
+
+/* udp: a datagram's sender, and when it was last heard. */
+struct sender {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	unsigned long heard;	/* dg.clock then; the oldest makes room */
+};
+
+/* udp: who stdin's datagrams go to, and what the socket saw. */
+static struct dgram {
+	struct sender *to;	/* senders heard (a client: its peer) */
+	int nto, cap, max;	/* how many, room, at most (1, or -m) */
+	int many;		/* -k: any sender, each datagram a line */
+	int connected;		/* a client: errors are fatal */
+	int sent;		/* stdin's datagram went to to[0..sent) */
+	int wblocked;		/* the socket's last send would block */
+	unsigned long clock;	/* datagrams accepted */
+	unsigned long refused, ignored;	/* by --allow; not from the peer */
+	uint32_t dropped;	/* SO_RXQ_OVFL: by the kernel */
+	struct sockaddr_storage noted[NOTEDMAX];	/* -v: said already */
+	int nnoted;
+} dg;
 
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
@@ -251,10 +286,11 @@ static const struct sockaddr *unmap(const struct sockaddr *sa,
 static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
 static int set_nonblock(int fd, int *saved);
 static void tune_socket(int fd);
+static void tune_udp(int fd);
 static struct addrinfo *resolve(const char *host, const char *port,
     int passive);
 static int listen_on(const char *host, const char *port);
-static int wait_writable(int fd, int ms);
+static int wait_fd(int fd, short events, int ms);
 static int bind_source(int fd, int family);
 static int dial_once(struct addrinfo *res, int quiet, int *err,
     struct sockaddr_storage *last, char *name, size_t namesz);
@@ -300,7 +336,12 @@ static int stdout_has(const struct buf *b);
 static void stdout_write(void);
 static void stdout_close(void);
 static int peer_evict(void);
-static void accept_peer(void);
+static short listen_wants(void);
+static void accept_peer(short revents);
+static void dgram_error(int err, const struct sender *s);
+static int dgram_heard(const struct sockaddr_storage *sa, socklen_t len);
+static short dgram_wants(void);
+static void dgram_ready(short revents);
 static void ring_release(void);
 static void pipe_move(void);
 static int pipe_over(void);
@@ -315,6 +356,7 @@ static int chat_line(struct peer *p, const char *line, size_t len);
 static void chat_move(void);
 static void chat_joined(struct peer *p);
 static void chat_left(struct peer *p);
+static void dgram_move(void);
 static void reap(void);
 static int end_early(const char *why);
 static void on_signal_pipe(void);
@@ -523,7 +565,7 @@ parse_port(const char *s, int allow_zero)
 	}
 	if (*s == '\0' || strlen(s) > 64)
 		return -1;
-	se = getservbyname(s, "tcp");
+	se = getservbyname(s, opt.proto);
 	return se ? ntohs(se->s_port) : -1;
 }
 
@@ -582,6 +624,25 @@ tune_socket(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* UDP: a large kernel buffer, so bursts wait there, not dropped (as
+ * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL). */
+static void
+tune_udp(int fd)
+{
+	int sz = UDPRCVBUF, one = 1;
+
+	if (opt.socktype != SOCK_DGRAM)
+		return;
+#ifdef SO_RCVBUFFORCE
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+#endif
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+#ifdef SO_RXQ_OVFL
+	(void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+#endif
+	(void)one;
+}
+
 /* getaddrinfo, with one clear message for every way it can fail. */
 static struct addrinfo *
 resolve(const char *host, const char *port, int passive)
@@ -591,7 +652,7 @@ resolve(const char *host, const char *port, int passive)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = opt.family;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = opt.socktype;
 	hints.ai_flags = passive ? AI_PASSIVE : 0;
 	e = getaddrinfo(host, port, &hints, &res);
 	if (e == 0)
@@ -642,7 +703,8 @@ listen_on(const char *host, const char *port)
 				(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 				    &v6only, sizeof(v6only));
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-			    listen(fd, 128) < 0) {
+			    (ai->ai_socktype == SOCK_STREAM &&
+			    listen(fd, 128) < 0)) {
 				err = errno;
 				close(fd);
 				fd = -1;
@@ -653,6 +715,7 @@ listen_on(const char *host, const char *port)
 		die(EXIT_NET, err, "listen on %s", host ? name : port);
 	if (set_nonblock(fd, NULL) < 0)
 		die(EXIT_NET, errno, "fcntl");
+	tune_udp(fd);
 	if (getsockname(fd, (struct sockaddr *)&bound, &sl) == 0) {
 		addr_name((struct sockaddr *)&bound, name, sizeof(name));
 		note("listening on %s", name);
@@ -662,11 +725,11 @@ listen_on(const char *host, const char *port)
 	return fd;
 }
 
-/* Wait up to ms (-1: for ever) for fd to become writable; 0 if it did. */
+/* Wait up to ms (-1: for ever) for events on fd; 0 if they came. */
 static int
-wait_writable(int fd, int ms)
+wait_fd(int fd, short events, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct pollfd p = { .fd = fd, .events = events };
 	int n;
 
 	do
@@ -686,7 +749,7 @@ bind_source(int fd, int family)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = opt.socktype;
 	hints.ai_flags = AI_PASSIVE;
 	if (getaddrinfo(opt.source, NULL, &hints, &res) != 0) {
 		errno = EADDRNOTAVAIL;
@@ -727,7 +790,8 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 			die(EXIT_NET, errno, "fcntl");
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			return fd;
-		if (errno != EINPROGRESS || wait_writable(fd, opt.wait_ms) < 0) {
+		if (errno != EINPROGRESS ||
+		    wait_fd(fd, POLLOUT, opt.wait_ms) < 0) {
 			*err = errno;	/* refused, unreachable, timed out */
 		} else {
 			sl = sizeof(*err);
@@ -792,11 +856,22 @@ probe(const char *host, int lo, int hi)
 		res = resolve(host, port, 0);
 		fd = dial_once(res, 1, &err, &last, name, sizeof(name));
 		freeaddrinfo(res);
+		/* UDP has no handshake: an empty datagram, then 1 s (-w)
+		 * for the port unreachable a closed port answers with. */
+		if (fd >= 0 && opt.socktype == SOCK_DGRAM &&
+		    (send(fd, "", 0, 0) < 0 || (wait_fd(fd, POLLIN,
+		    opt.wait_ms > 0 ? opt.wait_ms : 1000) == 0 &&
+		    recv(fd, port, 1, 0) < 0))) {
+			err = errno;
+			close(fd);
+			fd = -1;
+		}
 		if (fd >= 0) {
 			close(fd);
 			listening++;
 			if (opt.verbose || lo != hi)
-				say(0, "%s open", name);
+				say(0, "%s open%s", name, opt.socktype ==
+				    SOCK_DGRAM ? " or filtered" : "");
 		} else {
 			note("%s: %s", name, strerror(err));
 		}
@@ -1056,6 +1131,7 @@ zt_dial_hints(const struct sockaddr *sa)
 	char a[INET6_ADDRSTRLEN];
 	int n = zt_scan(z, 64), nnets = zt_networks(nwids, 8), all, dual;
 	int port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	const char *u = opt.socktype == SOCK_DGRAM ? "-u " : "";
 
 	cidr_of(sa, &b);
 	all = memcmp(b.addr, any, 16) == 0;
@@ -1067,17 +1143,17 @@ zt_dial_hints(const struct sockaddr *sa)
 		    (!all && memcmp(c->addr, b.addr, 16) != 0))
 			continue;
 		inet_ntop(c->family, c->addr, a, sizeof(a));
-		note("a peer can run: ztpipe %s %d", a, port);
+		note("a peer can run: ztpipe %s%s %d", u, a, port);
 		/* One node, one ID, but one command per network. */
 		if (!zt_ids(c->addr, &nwid, &node) || nwid == last)
 			continue;
 		last = nwid;
 		if (nnets > 1)
-			note("a peer can run: ztpipe --network %016" PRIx64
-			    " %010" PRIx64 " %d", nwid, node, port);
+			note("a peer can run: ztpipe %s--network %016" PRIx64
+			    " %010" PRIx64 " %d", u, nwid, node, port);
 		else
-			note("a peer can run: ztpipe %010" PRIx64 " %d", node,
-			    port);
+			note("a peer can run: ztpipe %s%010" PRIx64 " %d", u,
+			    node, port);
 	}
 }
 
@@ -1336,6 +1412,7 @@ peer_add(int fd, const struct sockaddr *sa)
 	p->serial = ++peers.serials;
 	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
 	p->moved_at = tm.last_data = ss.now;
+	tm.wait = 0;	/* -w: someone came */
 	addr_name(sa, p->name, sizeof(p->name));
 	/* Its chat name is its address, until it sends "/name ...". */
 	snprintf(p->nick, sizeof(p->nick), "%.*s",
@@ -1475,7 +1552,7 @@ peer_write(struct peer *p)
 /*
  * Reset every peer still owed bytes: queued, or waiting in stdin (a
  * file or busy pipe mid-transfer; a silent pipe or terminal owes
- * nothing yet).  How many.
+ * nothing yet).  How many; a datagram unsent counts as one.
  */
 static int
 abort_unsent(void)
@@ -1494,7 +1571,7 @@ abort_unsent(void)
 			n++;
 		}
 	}
-	return n;
+	return n + (ss.route->dgram && (buf_len(&io.ring) > 0 || waiting));
 }
 
 /*
@@ -1518,11 +1595,13 @@ fail(int errnum, const char *fmt, ...)
 
 /* ---- endpoints: stdin, stdout, the listener ---- */
 
+/* A datagram read must land in an empty ring: one read, one datagram. */
 static int
 stdin_wanted(void)
 {
-	return (ss.route->alone || peers.nconn > 0) && io.in_open &&
-	    !opt.nostdin && !ss.stopping && buf_room(&io.ring) > 0;
+	return (ss.route->alone || peers.nconn + dg.nto > 0) && io.in_open &&
+	    !opt.nostdin && !ss.stopping && (ss.route->dgram ?
+	    buf_len(&io.ring) == 0 : buf_room(&io.ring) > 0);
 }
 
 /*
@@ -1638,8 +1717,15 @@ peer_evict(void)
 	return 0;
 }
 
+/* The listener: callers wait in its backlog while we stop or lack fds. */
+static short
+listen_wants(void)
+{
+	return ss.stopping || tm.accept ? 0 : POLLIN;
+}
+
 static void
-accept_peer(void)
+accept_peer(short revents)
 {
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
@@ -1647,6 +1733,7 @@ accept_peer(void)
 	struct peer *p;
 	int fd;
 
+	(void)revents;
 	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
@@ -1679,6 +1766,131 @@ accept_peer(void)
 	}
 	linger0(fd);
 	close(fd);
+}
+
+/* ---- endpoints: the UDP socket ---- */
+
+/* A client's peer is gone (port unreachable): fatal.  A listener's
+ * senders come and go: -v says so. */
+static void
+dgram_error(int err, const struct sender *s)
+{
+	char name[NAMESZ] = "socket";
+
+	s = dg.connected ? dg.to : s;
+	if (s)
+		addr_name((const struct sockaddr *)&s->sa, name, sizeof(name));
+	if (dg.connected)
+		fail(err, "udp %s", name);
+	note("udp %s: %s", name, strerror(err));
+}
+
+/*
+ * Does a datagram from sa go to stdout?  Its sender becomes one stdin
+ * goes to: the first only, or with -k any, the one heard least recently
+ * making room past -m.  The rest are dropped, counted, and under -v
+ * named once per source (the first NOTEDMAX).  1 if it goes.
+ */
+static int
+dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct sender *s = NULL, *grown;
+	char name[NAMESZ];
+	int fresh, in = allowed((const struct sockaddr *)sa);
+
+	for (int i = dg.nto - 1; i >= 0 && !s; i--)
+		if (dg.to[i].len == len && memcmp(&dg.to[i].sa, sa, len) == 0)
+			s = &dg.to[i];
+	if ((fresh = !s) && (!in || (dg.nto == dg.max && !dg.many))) {
+		*(in ? &dg.ignored : &dg.refused) += 1;
+		for (int i = 0; i < dg.nnoted; i++)
+			if (memcmp(&dg.noted[i], sa, len) == 0)
+				return 0;
+		if (opt.verbose && dg.nnoted < NOTEDMAX) {
+			dg.noted[dg.nnoted++] = *sa;
+			addr_name((const struct sockaddr *)sa, name,
+			    sizeof(name));
+			note("datagrams from %s %s", name, in ? "ignored: "
+			    "not the peer" : "dropped: not in --allow");
+		}
+		return 0;
+	}
+	for (int i = 0; fresh && dg.nto == dg.max && i < dg.nto; i++)
+		if (!s || dg.to[i].heard < s->heard)
+			s = &dg.to[i];
+	if (!s && dg.nto == dg.cap) {
+		dg.cap = dg.cap ? 2 * dg.cap : 8;
+		if (!(grown = realloc(dg.to, dg.cap * sizeof(*grown))))
+			fail(errno, "realloc");
+		dg.to = grown;
+	}
+	if (fresh) {
+		s = s ? s : &dg.to[dg.nto++];
+		s->sa = *sa;
+		s->len = len;
+		tm.wait = 0;	/* -w: someone came */
+		addr_name((const struct sockaddr *)sa, name, sizeof(name));
+		if (!dg.connected)
+			note("datagram from %s", name);
+	}
+	s->heard = ++dg.clock;
+	return 1;
+}
+
+static short
+dgram_wants(void)
+{
+	return (!ss.stopping && buf_room(&io.q) > DGRAMBUF ? POLLIN : 0) |
+	    (dg.wblocked ? POLLOUT : 0);
+}
+
+/*
+ * Datagrams, whole, onto stdout's queue while it has room for any (or
+ * the ICMP error POLLERR says is pending): a slow stdout leaves them in
+ * the kernel's buffer, whose losses SO_RXQ_OVFL counts.  With -k each
+ * ends in a newline, so lines from many senders never run together.
+ */
+static void
+dgram_ready(short revents)
+{
+	uint64_t ctl[8];	/* SO_RXQ_OVFL's, aligned as a cmsghdr */
+	struct sockaddr_storage sa;
+	struct iovec iov;
+	struct msghdr mh;
+	ssize_t n;
+
+	dg.wblocked &= !(revents & POLLOUT);
+	for (int k = 0; k < 64 && (revents & (POLLIN | POLLERR)) &&
+	    buf_room(&io.q) > DGRAMBUF; k++) {
+		if (io.q.cap - io.q.end <= DGRAMBUF)
+			buf_compact(&io.q);
+		iov = (struct iovec){ io.q.data + io.q.end, DGRAMBUF };
+		mh = (struct msghdr){ .msg_name = &sa, .msg_iov = &iov,
+		    .msg_namelen = sizeof(sa), .msg_iovlen = 1,
+		    .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		memset(&sa, 0, sizeof(sa));
+		if ((n = recvmsg(peers.lfd, &mh, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				dgram_error(errno, NULL);
+			return;
+		}
+#ifdef SO_RXQ_OVFL	/* the only control message asked for */
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+		if (c && c->cmsg_type == SO_RXQ_OVFL)
+			memcpy(&dg.dropped, CMSG_DATA(c), sizeof(dg.dropped));
+#endif
+		/* A connected socket hears its peer only. */
+		if (!dg.connected && !dgram_heard(&sa, mh.msg_namelen))
+			continue;
+		io.q.end += n;
+		ss.nrecv += n;
+		tm.last_data = ss.now;
+		if (dg.many && (n == 0 || io.q.data[io.q.end - 1] != '\n'))
+			io.q.data[io.q.end++] = '\n';
+	}
 }
 
 /* ---- routes: where the bytes go ---- */
@@ -1814,7 +2026,7 @@ line_first(const struct buf *b, int final, size_t max)
 static void
 chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 {
-	if (to_stdout && buf_put(&chat.q, msg, len) < 0 &&
+	if (to_stdout && buf_put(&io.q, msg, len) < 0 &&
 	    chat.dropped++ == 0)
 		note("stdout is not keeping up: chat lines for it dropped");
 	for (int i = 0; i < peers.n; i++)
@@ -1884,8 +2096,8 @@ chat_move(void)
 		io.ring.start += n;
 		io.ring_base += n;
 	}
-	if (!io.nout && buf_len(&chat.q) > 0)
-		stdout_queue(&chat.q, buf_len(&chat.q));
+	if (!io.nout && buf_len(&io.q) > 0)
+		stdout_queue(&io.q, buf_len(&io.q));
 }
 
 static void
@@ -1906,17 +2118,67 @@ chat_left(struct peer *p)
 	chat_notice(p->nick, "left");
 }
 
+/*
+ * udp: stdin's datagram to the peer, or to every sender heard (nowhere
+ * if none yet), then the ring is free for the next read; datagrams
+ * received go to stdout as they are.  A client has no FIN to wait for:
+ * once stdin has ended, it waits for replies until they stop for 1 s,
+ * as -i 1 would (with -d, stdin never ends).
+ */
+static void
+dgram_move(void)
+{
+	size_t len = buf_len(&io.ring);
+	struct sender *s;
+	ssize_t n;
+
+	while (len > 0 && dg.sent < dg.nto && !dg.wblocked) {
+		s = &dg.to[dg.sent];
+		n = sendto(peers.lfd, io.ring.data + io.ring.start, len, 0,
+		    dg.connected ? NULL : (struct sockaddr *)&s->sa,
+		    dg.connected ? 0 : s->len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			dg.wblocked = errno == EAGAIN;
+			continue;
+		}
+		if (n < 0)
+			dgram_error(errno, s);
+		ss.nsent += n > 0 ? n : 0;
+		tm.last_data = ss.now;
+		dg.sent++;
+	}
+	if (len > 0 && dg.sent >= dg.nto) {
+		io.ring.start = io.ring.end = 0;
+		io.ring_base += len;
+		dg.sent = 0;
+	}
+	if (dg.connected && !io.in_open && !opt.idle_ms)
+		opt.idle_ms = 1000;
+	if (!io.nout && buf_len(&io.q) > 0)
+		stdout_queue(&io.q, buf_len(&io.q));
+}
+
 static const struct route pipe_route = {
-	pipe_move, pipe_over, pipe_joined, peer_left,
-	BUFSZ, 0, 0, 0, 0, EXIT_NET
+	pipe_move, pipe_over, pipe_joined, peer_left, listen_wants,
+	accept_peer, BUFSZ, 0, 0, 0, 0, 0, EXIT_NET
 };
 static const struct route merge_route = {
-	merge_move, NULL, NULL, peer_left,
-	LINEMIN, 0, 1, 0, STUCK_MS, 0
+	merge_move, NULL, NULL, peer_left, listen_wants, accept_peer,
+	LINEMIN, 0, 0, 1, 0, STUCK_MS, 0
 };
 static const struct route chat_route = {
-	chat_move, NULL, chat_joined, chat_left,
-	LINEMIN, CHATQ, 1, 1, STUCK_MS, 0
+	chat_move, NULL, chat_joined, chat_left, listen_wants, accept_peer,
+	LINEMIN, CHATQ, 0, 1, 1, STUCK_MS, 0
+};
+/* udp: one peer (-u, -u -l), or any sender (-u -lk), whom stdin goes to
+ * even before anyone is heard (nowhere, as with -k over TCP). */
+static const struct route dgram_route = {
+	dgram_move, NULL, NULL, NULL, dgram_wants, dgram_ready,
+	0, CHATQ, DGRAMMAX, 0, 0, 0, 0
+};
+static const struct route dgram_many_route = {
+	dgram_move, NULL, NULL, NULL, dgram_wants, dgram_ready,
+	0, CHATQ, DGRAMMAX, 1, 0, 0, 0
 };
 
 /* ---- the loop ---- */
@@ -1976,7 +2238,8 @@ end_early(const char *why)
 {
 	if (abort_unsent() == 0)
 		return 0;
-	say(0, "%s with data unsent; connection reset", why);
+	say(0, "%s with data unsent%s", why, peers.n ? "; connection reset" :
+	    "");
 	ss.status = EXIT_NET;
 	return 1;
 }
@@ -2009,7 +2272,7 @@ timers_due(void)
 
 	if (ss.stopping && (!io.nout || ss.now >= tm.stop))
 		return 1;
-	if (tm.wait && ss.now >= tm.wait && peers.serials == 0)
+	if (tm.wait && ss.now >= tm.wait)
 		fail(0, "no connection within %d s", opt.wait_ms / 1000);
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
@@ -2030,7 +2293,7 @@ timers_due(void)
 static int
 poll_timeout(void)
 {
-	long long t[] = { peers.serials ? 0 : tm.wait,
+	long long t[] = { tm.wait,
 	    ss.stopping ? tm.stop : 0, tm.accept, tm.stuck,
 	    opt.progress ? tm.progress : 0,
 	    opt.idle_ms && peers.serials ? tm.last_data + opt.idle_ms : 0 };
@@ -2084,8 +2347,8 @@ run(void)
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
 		pfd[SLOT_STDOUT] = (struct pollfd){ io.out_open ? STDOUT_FILENO :
 		    -1, io.nout ? POLLOUT : 0, 0 };
-		pfd[SLOT_LISTEN] = (struct pollfd){
-		    ss.stopping || tm.accept ? -1 : peers.lfd, POLLIN, 0 };
+		ev = ss.route->sock_wants();
+		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
 		busy = io.nout && !io.wblocked;
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
@@ -2126,8 +2389,8 @@ run(void)
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			fail(0, NULL);	/* its reader left */
 		io.wblocked &= !pfd[SLOT_STDOUT].revents;
-		if (pfd[SLOT_LISTEN].revents)
-			accept_peer();
+		if (pfd[SLOT_SOCK].revents)
+			ss.route->sock_ready(pfd[SLOT_SOCK].revents);
 	}
 	free(pfd);
 	free(polled);
@@ -2374,10 +2637,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ztpipe [-46dPvz] [-i secs] [-R secs] [-s source] [-w secs] [--name name]\n"
-"              [host [port]]\n"
+"usage: ztpipe [-46dPuvz] [-i secs] [-R secs] [-s source] [-w secs]\n"
+"              [--name name] [host [port]]\n"
 "       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
-"       ztpipe -l [-46dkPv] [-i secs] [-m max] [-w secs] [--allow list]\n"
+"       ztpipe -l [-46dkPuv] [-i secs] [-m max] [-w secs] [--allow list]\n"
 "              [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
 "\n"
@@ -2410,6 +2673,8 @@ usage(FILE *f)
 "  -R, --retry SECS      keep trying to connect for up to SECS\n"
 "      --resolve         print the addresses host would be dialled at\n"
 "  -s, --source ADDR     dial from this local address\n"
+"  -u, --udp             UDP: each read of stdin is one datagram; a client\n"
+"                        waits 1 s (-i) for replies after stdin ends\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
 "  -w, --wait SECS       give up connecting (or waiting for a peer)\n"
@@ -2436,7 +2701,7 @@ usage_error(const char *fmt, ...)
  * alone, "--chat=1" read as "unknown option: -" and "-Palways" as "-a".
  * These helpers look at the word as typed and say what is wrong with it.
  */
-static const char shortopts[] = ":46dhi:klm:PR:s:vVw:z";
+static const char shortopts[] = ":46dhi:klm:PR:s:uvVw:z";
 static const struct option longopts[] = {
 	{ "ipv4", no_argument, NULL, '4' },
 	{ "ipv6", no_argument, NULL, '6' },
@@ -2457,6 +2722,7 @@ static const struct option longopts[] = {
 	{ "network", required_argument, NULL, OPT_NETWORK },
 	{ "resolve", no_argument, NULL, OPT_RESOLVE },
 	{ "source", required_argument, NULL, 's' },
+	{ "udp", no_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "wait", required_argument, NULL, 'w' },
@@ -2623,10 +2889,12 @@ static void
 parse_args(int argc, char **argv)
 {
 	static const int addrs_takes[] = { 'v', 0 };
-	static const int resolve_takes[] = { '4', '6', 'v', OPT_NETWORK,
+	static const int resolve_takes[] = { '4', '6', 'u', 'v', OPT_NETWORK,
 	    OPT_6PLANE, 0 };
-	static const int probe_takes[] = { '4', '6', 'v', 's', 'w',
+	static const int probe_takes[] = { '4', '6', 'u', 'v', 's', 'w',
 	    OPT_NETWORK, OPT_6PLANE, 0 };
+	/* No connection to retry, chat in or name oneself on. */
+	static const int udp_refuses[] = { OPT_CHAT, 'R', OPT_NAME, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
 	char seen[OPT_END][12] = { "" };	/* as typed: -v, --verbose */
 	/* Only the last word can lack its value; save it now, as musl's
@@ -2677,6 +2945,7 @@ parse_args(int argc, char **argv)
 		case 'l': opt.listen = 1; break;
 		case OPT_NAME: opt.name = optarg; break;
 		case 's': opt.source = optarg; break;
+		case 'u': opt.udp = 1; break;
 		case 'v': opt.verbose = 1; break;
 		case 'V': printf("ztpipe %s\n", VERSION); exit(0);
 		case ':':
@@ -2696,6 +2965,12 @@ parse_args(int argc, char **argv)
 			short_error(optopt, argc, argv);
 		}
 	}
+	opt.socktype = opt.udp ? SOCK_DGRAM : SOCK_STREAM;
+	opt.proto = opt.udp ? "udp" : "tcp";
+	for (int i = 0; opt.udp && udp_refuses[i]; i++)
+		if (seen[udp_refuses[i]][0])
+			usage_error("%s has no meaning with -u: UDP has no "
+			    "connections", seen[udp_refuses[i]]);
 	if (opt.addrs)
 		only_with(OPT_ADDRS, addrs_takes, seen);
 	else if (opt.resolve)
@@ -2721,6 +2996,9 @@ parse_args(int argc, char **argv)
 		usage_error("%s", "empty --name");
 	if (opt.listen && opt.source)
 		usage_error("%s is for dialling, not with -l", "-s");
+	if (opt.udp && opt.wait_ms > 0 && !opt.listen && !opt.probe)
+		usage_error("%s", "-w has no meaning for a UDP client: "
+		    "there is no connection to wait for");
 	if (argc > 2)
 		usage_error("too many arguments: %s", argv[2]);
 	/* "-l 9000" is a port; "-l ::1" an address. */
@@ -2765,6 +3043,13 @@ summary(void)
 	if (chat.dropped)
 		note("%lu chat lines dropped: stdout did not keep up",
 		    chat.dropped);
+	if (dg.ignored)
+		note("%lu datagrams ignored: not from the peer", dg.ignored);
+	if (dg.refused)
+		note("%lu datagrams dropped by --allow", dg.refused);
+	if (dg.dropped)
+		note("%lu datagrams dropped by the kernel",
+		    (unsigned long)dg.dropped);
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
@@ -2804,9 +3089,14 @@ session_init(void)
 	char host[256];
 	int fl;
 
-	ss.t0 = ss.now = now_ms();
-	ss.route = opt.chat ? &chat_route : opt.keep ? &merge_route :
-	    &pipe_route;
+	ss.t0 = ss.now = tm.last_data = now_ms();
+	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : &dgram_route) :
+	    opt.chat ? &chat_route : opt.keep ? &merge_route : &pipe_route;
+	/* udp: its socket is the session's peer from the start, so -i
+	 * counts from now; the peer is one sender, or with -k -m. */
+	peers.serials = opt.udp;
+	dg.many = opt.keep;
+	dg.max = opt.keep ? opt.maxconns : 1;
 	peers.lfd = -1;
 	io.flags[0] = io.flags[1] = -1;
 	io.out_open = 1;
@@ -2817,8 +3107,8 @@ session_init(void)
 	io.in_open = fl < 0 || (fl & O_ACCMODE) != O_WRONLY;
 	if (!io.in_open)
 		note("stdin is not open for reading: taken as closed");
-	if (buf_init(&io.ring, BUFSZ) < 0 ||
-	    (ss.route->outq && buf_init(&chat.q, 2 * CHATQ) < 0))
+	if (buf_init(&io.ring, ss.route->dgram ? ss.route->dgram : BUFSZ) < 0 ||
+	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
 	/* Many peers need many fds: raise the soft limit as far as allowed. */
 	if (opt.keep && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -2844,6 +3134,13 @@ start_dialling(void)
 
 	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
 		die(EXIT_NET, errno, "getpeername");
+	if (opt.udp) {	/* no peer: the socket endpoint, and its sender */
+		peers.lfd = fd;
+		dg.connected = 1;
+		dgram_heard(&sa, sl);
+		tune_udp(fd);
+		return;
+	}
 	if (!peer_add(fd, (struct sockaddr *)&sa))
 		die(EXIT_NET, errno, "malloc");
 	/* A chat server learns our name from the first line. */

@@ -94,7 +94,8 @@ completes() {
 	grep -qx -- -l <<<"$output"
 	grep -qx -- --listen <<<"$output"
 	grep -qx -- --wait <<<"$output"
-	[ "$(wc -l <<<"$output")" -eq 38 ]
+	grep -qx -- --udp <<<"$output"
+	[ "$(wc -l <<<"$output")" -eq 40 ]
 }
 
 @test "--progress= completes to always" {
