@@ -1,7 +1,24 @@
 /*
  * ztpipe: copy stdin to a TCP (or UDP) peer and the peer to stdout, like
- * nc(1), for people on ZeroTier networks.  One poll() loop over a table
- * of peers; no data lost on half-close; whole lines when many peers send.
+ * nc(1), for people on ZeroTier networks.  A transfer arrives whole or
+ * fails loudly on both ends; whole lines when many peers send.
+ *
+ * The map of this file:
+ *   messages, buffers, addresses and sockets, ZeroTier, access control,
+ *   text for terminals     the pieces, most of them pure
+ *   endpoints              stdin+stdout, each TCP peer, the session's
+ *                          own socket (a TCP listener, or UDP): each
+ *                          says what it waits for from its state, has a
+ *                          read step and a write step; a peer's life is
+ *                          one enum (OPEN, INPUT_DONE, OUTPUT_DONE,
+ *                          DRAINING)
+ *   routes                 the only code that knows the mode: pipe (one
+ *                          peer), merge (-k: whole lines in, stdin to
+ *                          all), chat (--chat), dgram (-u)
+ *   the loop               route, write, reap; poll; read and accept
+ *   the splice loop        one peer with a pipe on our side: splice(2),
+ *                          then the general loop takes over
+ *   signals, progress, command line, main
  */
 
 #define _GNU_SOURCE		/* splice, F_SETPIPE_SZ, NI_MAXHOST */
