@@ -363,7 +363,8 @@ static void ring_release(void);
 static void pipe_move(void);
 static int pipe_over(void);
 static void pipe_joined(struct peer *p);
-static void peer_left(struct peer *p);
+static void pipe_left(struct peer *p);
+static void merge_left(struct peer *p);
 static void merge_move(void);
 static size_t line_first(const struct buf *b, int final, size_t max);
 static void chat_send(const char *msg, size_t len, const struct peer *from,
@@ -1937,9 +1938,8 @@ pipe_move(void)
 		return;
 	if (buf_len(&p->in) > 0)
 		stdout_queue(&p->in, buf_len(&p->in));
-	else if (!peer_reading(p)) {
+	else if (!peer_reading(p))
 		stdout_close();	/* each direction ends on its own */
-	}
 }
 
 /* Over once the peer is gone and its bytes are out. */
@@ -1963,19 +1963,27 @@ pipe_joined(struct peer *p)
 	splice_run();
 }
 
+/* A lost peer fails a one-peer session. */
+static void
+pipe_left(struct peer *p)
+{
+	if (p->err) {
+		say(p->err, "%s", p->name);
+		ss.status = EXIT_NET;
+	}
+}
+
 /*
- * A lost peer fails a one-peer session.  With many, one that had sent
- * FIN and then failed a write has simply gone: -v says so.
+ * With many, one that had sent FIN and then failed a write has simply
+ * gone: -v says so.
  */
 static void
-peer_left(struct peer *p)
+merge_left(struct peer *p)
 {
-	if (p->err && (!p->fin || !opt.keep))
+	if (p->err && !p->fin)
 		say(p->err, "%s", p->name);
 	else if (p->err)
 		note("%s: %s", p->name, strerror(p->err));
-	if (p->err && !opt.keep)
-		ss.status = EXIT_NET;
 }
 
 /*
@@ -2131,7 +2139,7 @@ chat_joined(struct peer *p)
 static void
 chat_left(struct peer *p)
 {
-	peer_left(p);
+	merge_left(p);
 	chat_notice(p->nick, "left");
 }
 
@@ -2176,11 +2184,11 @@ dgram_move(void)
 }
 
 static const struct route pipe_route = {
-	pipe_move, pipe_over, pipe_joined, peer_left, listen_wants,
+	pipe_move, pipe_over, pipe_joined, pipe_left, listen_wants,
 	accept_peer, BUFSZ, 0, 0, 0, 0, 0, EXIT_NET
 };
 static const struct route merge_route = {
-	merge_move, NULL, NULL, peer_left, listen_wants, accept_peer,
+	merge_move, NULL, NULL, merge_left, listen_wants, accept_peer,
 	LINEMIN, 0, 0, 1, 0, STUCK_MS, 0
 };
 static const struct route chat_route = {
