@@ -184,3 +184,32 @@ peak_rss() {
 	tail -n 1 "$file.time" >"$file"	# after any "Command exited ..."
 	return "$rc"
 }
+
+# expect_reset PORT [SOURCE]: a client that connects (from SOURCE) and only
+# reads learns of its refusal as a reset, not as a clean EOF.
+expect_reset() {
+	run timeout 10 "$PYTHON" -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])),
+                             source_address=(sys.argv[2], 0))
+s.settimeout(5)
+try:
+    b = s.recv(1)
+except ConnectionResetError:
+    sys.exit(0)
+sys.exit("got %r, not a reset" % b)' "$1" "${2:-127.0.0.1}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# receiver_failed_with_prefix GOT PAYLOAD: the listener (the receiver)
+# exited 1 and GOT is a true prefix of PAYLOAD, short of all of it.
+receiver_failed_with_prefix() {
+	local n
+	wait_exit "$LISTEN_PID" 10
+	echo "receiver: status $EXIT_STATUS, $(stat -c %s "$1") bytes"
+	[ "$EXIT_STATUS" -eq 1 ]
+	n=$(stat -c %s "$1")
+	[ "$n" -lt "$(stat -c %s "$2")" ]
+	cmp -n "$n" "$2" "$1"
+}

@@ -212,18 +212,7 @@ no_zt_here() {
 		[[ "$stderr" =~ ^ztpipe:\ (connect\ to\ )?127\.0\.0\.1\ port\ $PORT:\ Connection\ reset\ by\ peer$ ]] || false
 	done
 	# a client that only listens learns it too, as a reset, not EOF
-	run timeout 10 "$PYTHON" -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])),
-                             source_address=("127.0.0.2", 0))
-s.settimeout(5)
-try:
-    b = s.recv(1)
-except ConnectionResetError:
-    sys.exit(0)
-sys.exit("got %r, not a reset" % b)' "$PORT"
-	echo "$output"
-	[ "$status" -eq 0 ]
+	expect_reset "$PORT" 127.0.0.2
 	[ "$(grep -c "refused 127.0.0.2 port [0-9]*: not in --allow" "$LISTEN_ERR")" -eq 4 ]
 	[ ! -s "$BATS_TEST_TMPDIR/got" ]
 	kill -0 "$LISTEN_PID"
