@@ -1461,12 +1461,31 @@ linger0(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-/* Normally both directions are done first: no unread input, no reset. */
+/*
+ * Normally both directions are done first: no unread input, no reset.
+ * Then a clean close of the last peer waits (STOP_MS at most) until
+ * its kernel has every byte: a peer that had closed answers them with
+ * a reset, which is its error, not a success.
+ */
 static void
 peer_close(struct peer *p, int reset)
 {
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
 	if (p->fd < 0)
 		return;
+#ifdef TIOCOUTQ	/* on a Linux socket: bytes its peer has not acknowledged */
+	struct pollfd pfd = { p->fd, 0, 0 };
+	int queued = 0;
+
+	for (int i = 0; !reset && peers.nconn == 1 && i < STOP_MS / 10 &&
+	    ioctl(p->fd, TIOCOUTQ, &queued) == 0 && queued > 0 &&
+	    !(pfd.revents & POLLERR); i++)
+		(void)poll(&pfd, 1, 10);
+#endif
+	if (!reset && getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0)
+		p->err = p->err ? p->err : err;
 	if (reset)
 		linger0(p->fd);
 	close(p->fd);
@@ -2218,7 +2237,7 @@ reap(void)
 	const struct route *r = ss.route;
 	unsigned long long end = io.ring_base + buf_len(&io.ring);
 	struct peer *p;
-	int j = 0, full;
+	int full;
 
 	tm.stuck = 0;
 	for (int i = 0; i < peers.n; i++) {
@@ -2243,13 +2262,14 @@ reap(void)
 		}
 		if (p->life == DRAINING && buf_len(&p->in) == 0 &&
 		    !stdout_has(&p->in)) {
+			/* Out of the table first: left() may tell the rest. */
+			memmove(&peers.p[i], &peers.p[i + 1],
+			    (--peers.n - i) * sizeof(*peers.p));
+			i--;
 			r->left(p);
 			peer_free(p);
-		} else {
-			peers.p[j++] = p;
 		}
 	}
-	peers.n = j;
 	if (!r->outq)
 		ring_release();	/* with own queues, the route takes stdin */
 }
@@ -2282,11 +2302,14 @@ on_signal_pipe(void)
 		ss.status = ss.route->stop_status;
 	snprintf(why, sizeof(why), "signal %d", (int)got_signal);
 	ss.leave = ss.stopping || nsig > 1;	/* a second one: now */
-	if (!ss.leave)
+	tm.stop = ss.now + STOP_MS;
+	/* A failure says so in one line; a -k listener's stop is news
+	 * for -v only. */
+	if (!end_early(why) && !ss.stopping && ss.status)
+		say(0, "%s, stopping", why);
+	else if (!ss.stopping)
 		note("%s, stopping", why);
 	ss.stopping = 1;
-	tm.stop = ss.now + STOP_MS;
-	end_early(why);
 }
 
 /* The clocks: -w, the stop flush, accept pauses, -P, -i.  1: leave. */
@@ -2591,6 +2614,8 @@ restore_flags(void)
 static void
 setup_signals(void)
 {
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+	    SIGALRM, SIGUSR1, SIGUSR2 };
 	struct sigaction sa;
 
 	/* A vanished peer is an error from write(), not a silent death. */
@@ -2598,11 +2623,21 @@ setup_signals(void)
 	if (pipe(sigpipe) < 0 || set_nonblock(sigpipe[0], NULL) < 0 ||
 	    set_nonblock(sigpipe[1], NULL) < 0)
 		die(EXIT_NET, errno, "pipe");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/*
+	 * Every signal that would end us quietly ends the session as
+	 * SIGTERM does: a hangup (a closed terminal, a dropped ssh) must
+	 * not look like a finished transfer.  One ignored when we start
+	 * (nohup's SIGHUP) stays ignored.
+	 */
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+		if (sigaction(stops[i], NULL, &sa) == 0 &&
+		    sa.sa_handler == SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		(void)sigaction(stops[i], &sa, NULL);
+	}
 }
 
 /* ---- progress ---- */
@@ -3036,6 +3071,8 @@ parse_args(int argc, char **argv)
 		prompt_host();
 	else if (!opt.listen)
 		usage_error("%s", "no host to connect to");
+	if (opt.host && !*opt.host)
+		usage_error("%s", "empty host");
 	if (argc == 2)
 		opt.port = argv[1];
 	if (!opt.port)

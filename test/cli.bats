@@ -234,3 +234,11 @@ timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
 		grep -q -- "$o" "$top/README.md" || { echo "$o not in README"; false; }
 	done
 }
+
+@test "an empty host is a usage error, not a resolver riddle" {
+	run --separate-stderr "$ZTPIPE" '' 80
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: empty host" ]
+	run --separate-stderr "$ZTPIPE" -l '' 80
+	[ "$status" -eq 2 ]
+}

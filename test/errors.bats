@@ -293,3 +293,33 @@ reset_while_stopped() {
 @test "bytes and then a reset arrive while ztpipe is stopped: the bytes still reach stdout (a pipe)" {
 	reset_while_stopped splice
 }
+
+@test "a sender whose peer has closed exits 1 when its last line meets the reset" {
+	local in=$BATS_TEST_TMPDIR/in err=$BATS_TEST_TMPDIR/err
+	mkfifo "$in"
+	exec 5<>"$in"	# the sender's stdin: written below, then closed
+	# A peer that takes the connection and closes it at once, for good.
+	start_bg timeout 30 "$PYTHON" -c '
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+open(sys.argv[1] + ".new", "w").write("%d\n" % s.getsockname()[1])
+os.rename(sys.argv[1] + ".new", sys.argv[1])
+c, _ = s.accept()
+c.close()
+open(sys.argv[2], "w").write("closed\n")
+' "$BATS_TEST_TMPDIR/port" "$BATS_TEST_TMPDIR/closed"
+	wait_for_file "$BATS_TEST_TMPDIR/port" '[0-9]'
+	start_bg timeout 30 "$ZTPIPE" -v 127.0.0.1 "$(cat "$BATS_TEST_TMPDIR/port")" \
+	    <"$in" >/dev/null 2>"$err"
+	local sender=$BG_PID
+	wait_for_file "$BATS_TEST_TMPDIR/closed" closed
+	wait_for_file "$err" 'closed its side'
+	echo "important" >&5
+	exec 5>&-
+	wait_exit "$sender" 10
+	cat "$err"
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -Eq "^ztpipe: 127.0.0.1 port [0-9]+: (Connection reset by peer|Broken pipe)$" "$err"
+}

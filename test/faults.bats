@@ -282,7 +282,9 @@ send_q_full() {
 	return 1
 }
 
-@test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
+# interrupted_sender SIG: SIG reaches a sender with data unsent; both
+# ends exit 1, and the receiver has a true prefix.
+interrupted_sender() {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got lpid sender n
 	random_file "$f" 20000000
 	# The receiver is stopped before the sender connects, so the sender
@@ -297,12 +299,58 @@ send_q_full() {
 		ss -Htn "dport = :$PORT" | grep -q . && break
 		sleep 0.05
 	done
-	kill -INT "$(ztpipe_pid "$sender")"
+	kill -"$1" "$(ztpipe_pid "$sender")"
 	wait_exit "$sender" 10
 	echo "sender: status $EXIT_STATUS: $(cat "$BATS_TEST_TMPDIR/err")"
 	[ "$EXIT_STATUS" -eq 1 ]
+	grep -q "^ztpipe: signal [0-9]* with data unsent; connection reset$" \
+	    "$BATS_TEST_TMPDIR/err"
 	kill -CONT "$lpid"
 	receiver_failed_with_prefix "$got" "$f"
+}
+
+@test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
+	interrupted_sender INT
+}
+
+@test "a hangup (a closed terminal, a dropped ssh) on a sender: both ends exit 1" {
+	interrupted_sender HUP
+}
+
+@test "SIGQUIT, SIGUSR1 or SIGALRM on a sender: both ends exit 1, never a clean end" {
+	local sig
+	for sig in QUIT USR1 ALRM; do
+		interrupted_sender "$sig"
+	done
+}
+
+@test "under nohup a hangup does not end a transfer: the file arrives whole" {
+	local f=$BATS_TEST_TMPDIR/payload in=$BATS_TEST_TMPDIR/in sender
+	random_file "$f" 3000000
+	mkfifo "$in"
+	exec 5<>"$in"
+	listen_bg 127.0.0.1 0
+	# nohup(1) sets SIGHUP to be ignored; ztpipe keeps it so.
+	start_bg timeout 30 nohup "$ZTPIPE" 127.0.0.1 "$PORT" <"$in" \
+	    >/dev/null 2>&1
+	sender=$BG_PID
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	kill -HUP "$(ztpipe_pid "$sender")"
+	cat "$f" >&5
+	exec 5>&-
+	wait_exit "$sender" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
+}
+
+@test "a receiver stopped by a signal says so in one line, status 1" {
+	listen_bg 127.0.0.1 0
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -qx "ztpipe: signal 15, stopping" "$LISTEN_ERR"
 }
 
 @test "SIGTERM on a listening sender with data unsent: the dialler exits 1" {
@@ -338,7 +386,8 @@ send_q_full() {
 		client=$BG_PID
 		wait_for_file "$LISTEN_ERR" 'connection from'
 		pid=$(ztpipe_pid "$client")
-		kill -INT "$pid"; kill -TERM "$pid"
+		# the second may find it gone already: that is an end too
+		kill -INT "$pid"; kill -TERM "$pid" 2>/dev/null || true
 		wait_exit "$client" 10
 		echo "round $i: status $EXIT_STATUS"
 		[ "$EXIT_STATUS" -eq 1 ]

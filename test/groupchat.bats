@@ -323,3 +323,26 @@ expect(a, "hello from c\n")
 	[ "$status" -eq 0 ]
 	kill -0 "$LISTEN_PID"
 }
+
+@test "clients that leave together, with notices unread, leave the chat running" {
+	listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn()
+for round in range(5):
+    gone = [conn() for _ in range(4)]
+    for g in gone:
+        expect(a, "joined\n")
+    time.sleep(0.2)	# their "joined" notices wait unread: each close is a reset
+    for g in gone:
+        g.close()
+    for g in gone:
+        expect(a, "left\n")
+b = conn()
+expect(a, "joined\n")
+say(b, "still here")
+expect(a, "] still here\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	kill -0 "$LISTEN_PID"
+}
