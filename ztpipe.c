@@ -2829,11 +2829,15 @@ long_error(const char *arg)
 static void
 short_error(int c, int argc, char **argv)
 {
-	const char *w = argv[optind - 1], *at;
+	const char *w = "", *at = NULL;
 
-	if (*w != '-' || w[1] == '-' || w[1] == '\0' || w[strlen(w) - 1] != c)
-		w = optind < argc ? argv[optind] : "";
-	if (*w != '-' || w[1] == '-' || !(at = strchr(w + 1, c)))
+	/* getopt implementations leave optind in different places (musl
+	 * permutes later than glibc): look for the word itself. */
+	for (int i = 1; i < argc && !at; i++)
+		if (argv[i] && argv[i][0] == '-' && argv[i][1] != '-' &&
+		    (at = strchr(argv[i] + 1, c)))
+			w = argv[i];
+	if (!at)
 		usage_error("unknown option: -%c", c);
 	if ((w[1] == c && w[2] == '\0') || c < 0x20 || c > 0x7e)
 		usage_error("unknown option: %s", w);	/* -x, or -ş whole */
@@ -3017,10 +3021,12 @@ parse_args(int argc, char **argv)
 			/*
 			 * A long option refused leaves optopt 0 (unknown,
 			 * ambiguous) or its value, which is never an unknown
-			 * letter; an unknown letter is a short one.
+			 * letter; an unknown letter is a short one (musl
+			 * gives a multibyte one a code past 255).
 			 */
-			if (optopt == 0 || optopt >= OPT_6PLANE ||
-			    (optopt != ':' && strchr(shortopts, optopt)))
+			if (optopt == 0 || (optopt >= OPT_6PLANE &&
+			    optopt < OPT_END) || (optopt != ':' &&
+			    optopt < 0x80 && strchr(shortopts, optopt)))
 				long_error(argv[optind - 1]);
 			short_error(optopt, argc, argv);
 		}
