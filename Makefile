@@ -141,7 +141,9 @@ distcheck: dist
 bench: ztpipe
 	bench/throughput.sh 1073741824
 	bench/latency.sh
-	bench/many.sh
+	bench/many.sh 1000 2000
+	MODE=conns bench/many.sh 1000 2000
+	bench/udp.sh
 
 valgrind: ztpipe
 	sh test/valgrind.sh ./ztpipe
