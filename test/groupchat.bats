@@ -322,6 +322,12 @@ expect(a, "hello from c\n")
 	echo "$output"
 	[ "$status" -eq 0 ]
 	kill -0 "$LISTEN_PID"
+	# what stdout could not take is said once, then counted at the end
+	grep -q 'stdout is not keeping up: chat lines for it dropped' "$LISTEN_ERR"
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 10
+	grep -Eq '^ztpipe: [1-9][0-9]* chat lines dropped: stdout did not keep up$' \
+	    "$LISTEN_ERR"
 }
 
 @test "clients that leave together, with notices unread, leave the chat running" {
