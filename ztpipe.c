@@ -302,8 +302,7 @@ static const struct sockaddr *unmap(const struct sockaddr *sa,
     struct sockaddr_in *sin);
 static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
 static int set_nonblock(int fd, int *saved);
-static void tune_socket(int fd);
-static void tune_udp(int fd);
+static void tune(int fd);
 static struct addrinfo *resolve(const char *host, const char *port,
     int passive);
 static int listen_on(const char *host, const char *port);
@@ -633,24 +632,20 @@ set_nonblock(int fd, int *saved)
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Interactive lines go out at once; bulk writes are large anyway. */
+/*
+ * TCP: interactive lines go out at once; bulk writes are large anyway.
+ * UDP: a large kernel buffer, so bursts wait there, not dropped (as
+ * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL).
+ */
 static void
-tune_socket(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-/* UDP: a large kernel buffer, so bursts wait there, not dropped (as
- * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL). */
-static void
-tune_udp(int fd)
+tune(int fd)
 {
 	int sz = UDPRCVBUF, one = 1;
 
-	if (opt.socktype != SOCK_DGRAM)
+	if (opt.socktype != SOCK_DGRAM) {
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		return;
+	}
 #ifdef SO_RCVBUFFORCE
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 #endif
@@ -658,21 +653,16 @@ tune_udp(int fd)
 #ifdef SO_RXQ_OVFL
 	(void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 #endif
-	(void)one;
 }
 
 /* getaddrinfo, with one clear message for every way it can fail. */
 static struct addrinfo *
 resolve(const char *host, const char *port, int passive)
 {
-	struct addrinfo hints, *res;
-	int e;
+	struct addrinfo *res, hints = { .ai_family = opt.family,
+	    .ai_socktype = opt.socktype, .ai_flags = passive ? AI_PASSIVE : 0 };
+	int e = getaddrinfo(host, port, &hints, &res);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = opt.family;
-	hints.ai_socktype = opt.socktype;
-	hints.ai_flags = passive ? AI_PASSIVE : 0;
-	e = getaddrinfo(host, port, &hints, &res);
 	if (e == 0)
 		return res;
 	if (host && opt.family != AF_UNSPEC) {
@@ -733,7 +723,7 @@ listen_on(const char *host, const char *port)
 		die(EXIT_NET, err, "listen on %s", host ? name : port);
 	if (set_nonblock(fd, NULL) < 0)
 		die(EXIT_NET, errno, "fcntl");
-	tune_udp(fd);
+	tune(fd);
 	if (getsockname(fd, (struct sockaddr *)&bound, &sl) == 0) {
 		addr_name((struct sockaddr *)&bound, name, sizeof(name));
 		note("listening on %s", name);
@@ -762,13 +752,10 @@ wait_fd(int fd, short events, int ms)
 static int
 bind_source(int fd, int family)
 {
-	struct addrinfo hints, *res, *ai;
+	struct addrinfo *res, *ai, hints = { .ai_family = family,
+	    .ai_socktype = opt.socktype, .ai_flags = AI_PASSIVE };
 	int rc = -1;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family;
-	hints.ai_socktype = opt.socktype;
-	hints.ai_flags = AI_PASSIVE;
 	if (getaddrinfo(opt.source, NULL, &hints, &res) != 0) {
 		errno = EADDRNOTAVAIL;
 		return -1;
@@ -788,7 +775,7 @@ dial_once(struct addrinfo *res, int quiet, int *err,
     struct sockaddr_storage *last, char *name, size_t namesz)
 {
 	struct addrinfo *ai;
-	socklen_t sl;
+	socklen_t sl = sizeof(*err);	/* SO_ERROR's, an int */
 	int fd;
 
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -808,16 +795,13 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 			die(EXIT_NET, errno, "fcntl");
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			return fd;
-		if (errno != EINPROGRESS ||
-		    wait_fd(fd, POLLOUT, opt.wait_ms) < 0) {
-			*err = errno;	/* refused, unreachable, timed out */
-		} else {
-			sl = sizeof(*err);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) < 0)
-				*err = errno;
-			if (*err == 0)
-				return fd;
-		}
+		*err = errno;	/* refused, unreachable, ... */
+		if (*err == EINPROGRESS &&
+		    (wait_fd(fd, POLLOUT, opt.wait_ms) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) < 0))
+			*err = errno;	/* timed out */
+		if (*err == 0)
+			return fd;	/* the handshake ended well */
 		if (!quiet)
 			say(*err, "connect to %s", name);
 		close(fd);
@@ -967,15 +951,12 @@ cidr_of(const struct sockaddr *sa, struct cidr *c)
 	struct sockaddr_in sin;
 
 	sa = unmap(sa, &sin);
-	memset(c, 0, sizeof(*c));
 	if (sa->sa_family == AF_INET) {
-		c->family = AF_INET;
+		*c = (struct cidr){ .family = AF_INET, .bits = 32 };
 		memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		c->bits = 32;
 	} else {
-		c->family = AF_INET6;
+		*c = (struct cidr){ .family = AF_INET6, .bits = 128 };
 		memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		c->bits = 128;
 	}
 }
 
@@ -1262,7 +1243,7 @@ cidr_match(const struct cidr *c, const struct cidr *a)
 static void
 allow_add(const char *list)
 {
-	char *copy = strdup(list), *tok, *next;
+	char *copy = strdup(list), *rest = copy, *tok;
 	struct ztaddr z[64];
 	struct cidr *a;
 	int n;
@@ -1270,9 +1251,7 @@ allow_add(const char *list)
 	if (!copy)
 		die(EXIT_NET, errno, "strdup");
 	/* Not strtok: it skips empty entries, and "--allow ''" would allow all. */
-	for (tok = copy; tok; tok = next) {
-		if ((next = strchr(tok, ',')))
-			*next++ = '\0';
+	while ((tok = strsep(&rest, ",")) != NULL) {
 		if (strcmp(tok, "zt") != 0) {
 			n = 1;
 			if (cidr_parse(tok, &z[0].net) < 0)
@@ -1435,7 +1414,7 @@ peer_add(int fd, const struct sockaddr *sa)
 	/* Its chat name is its address, until it sends "/name ...". */
 	snprintf(p->nick, sizeof(p->nick), "%.*s",
 	    (int)strcspn(p->name, " "), p->name);
-	tune_socket(fd);
+	tune(fd);
 	peers.nconn++;
 	peers.p[peers.n++] = p;
 	return p;
@@ -3206,7 +3185,7 @@ start_dialling(void)
 		peers.lfd = fd;
 		dg.connected = 1;
 		dgram_heard(&sa, sl);
-		tune_udp(fd);
+		tune(fd);
 		return;
 	}
 	if (!peer_add(fd, (struct sockaddr *)&sa))
