@@ -906,12 +906,10 @@ zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16])
 static void
 zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16])
 {
-	uint32_t h = (uint32_t)(nwid ^ (nwid >> 32));
-
 	memset(a, 0, 16);
 	a[0] = 0xfc;
 	for (int i = 0; i < 4; i++)
-		a[1 + i] = h >> (24 - 8 * i);
+		a[1 + i] = (nwid ^ nwid >> 32) >> (24 - 8 * i);
 	for (int i = 0; i < 5; i++)
 		a[5 + i] = node >> (32 - 8 * i);
 	a[15] = 1;
@@ -1051,7 +1049,7 @@ zt_node_host(const char *host)
 	uint64_t node, nwid, nwids[8];
 	unsigned char a[16];
 	const char *net = opt.network ? opt.network : getenv("ZTPIPE_NETWORK");
-	char list[8 * 18];
+	char list[8 * 18] = "";
 	int n;
 
 	if (parse_hex(host, 10, &node) < 0)
@@ -1066,7 +1064,6 @@ zt_node_host(const char *host)
 		    "ZeroTier network with RFC4193 addresses: %s (or give "
 		    "--network)", host, zt_hint_setup);
 	} else {
-		list[0] = '\0';
 		for (int i = 0; i < n; i++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list),
 			    "%s%016" PRIx64, i ? ", " : "", nwids[i]);
