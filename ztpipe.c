@@ -597,9 +597,8 @@ unmap(const struct sockaddr *sa, struct sockaddr_in *sin)
 
 	if (sa->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
 		return sa;
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = s6->sin6_port;
+	*sin = (struct sockaddr_in){ .sin_family = AF_INET,
+	    .sin_port = s6->sin6_port };
 	memcpy(&sin->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
 	return (const struct sockaddr *)sin;
 }
