@@ -631,11 +631,9 @@ set_nonblock(int fd, int *saved)
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/*
- * TCP: interactive lines go out at once; bulk writes are large anyway.
+/* TCP: interactive lines go out at once; bulk writes are large anyway.
  * UDP: a large kernel buffer, so bursts wait there, not dropped (as
- * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL).
- */
+ * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL). */
 static void
 tune(int fd)
 {
