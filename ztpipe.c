@@ -2790,7 +2790,7 @@ static void
 long_error(const char *arg)
 {
 	const char *name = arg + 2, *eq = strchr(name, '=');
-	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	size_t len = strcspn(name, "=");
 	const struct option *o, *hit = NULL;
 	char list[256] = "";
 	int n = 0;
@@ -2889,28 +2889,26 @@ prompt_host(void)
 	uint64_t nwids[8];
 	size_t len = 0;
 	ssize_t n;
-	int nnets = zt_networks(nwids, 8), newline = 0;
+	int nnets = zt_networks(nwids, 8);
 
 	for (int i = 0; i < nnets; i++)
 		say(0, "you are on ZeroTier network %016" PRIx64 "; give an "
 		    "address or a 10-digit node ID", nwids[i]);
 	(void)!write(STDERR_FILENO, "peer address: ", 14);
-	while (len < sizeof(line) - 1 &&
-	    (n = read(STDIN_FILENO, line + len, 1)) != 0) {
+	/* A byte at a time: what follows the line is data for the peer. */
+	while (len < sizeof(line) - 1) {
+		n = read(STDIN_FILENO, line + len, 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || line[len] == '\n') {
-			newline = n > 0;
+		if (n <= 0 || line[len++] == '\n')
 			break;
-		}
-		len++;
 	}
 	/* After ^D the cursor is still on the prompt line: end it first. */
-	if (!newline)
+	if (len == 0 || line[len - 1] != '\n')
 		(void)!write(STDERR_FILENO, "\n", 1);
 	line[len] = '\0';
-	opt.host = strtok(line, " \t\r");
-	opt.port = strtok(NULL, " \t\r");
+	opt.host = strtok(line, " \t\r\n");
+	opt.port = strtok(NULL, " \t\r\n");
 }
 
 /* -i, -R, -w (seconds, kept in ms) and -m: a whole number in range. */
