@@ -401,7 +401,6 @@ static void number_opt(int c, const char *s);
 static void parse_args(int argc, char **argv);
 static void guard_std_fds(void);
 static void summary(void);
-static long long stdin_size(void);
 static int resolve_print(void);
 static void session_init(void);
 static void start_dialling(void);
@@ -499,7 +498,6 @@ buf_compact(struct buf *b)
 	b->start = 0;
 }
 
-/* Read what fits; slide queued bytes to the front when the tail is full. */
 static ssize_t
 buf_fill(struct buf *b, int fd)
 {
@@ -2589,7 +2587,7 @@ setup_signals(void)
 {
 	static const int stops[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
 	    SIGALRM, SIGUSR1, SIGUSR2 };
-	struct sigaction sa;
+	struct sigaction sa, old;
 
 	/* A vanished peer is an error from write(), not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
@@ -2602,15 +2600,13 @@ setup_signals(void)
 	 * not look like a finished transfer.  One ignored when we start
 	 * (nohup's SIGHUP) stays ignored.
 	 */
-	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
-		if (sigaction(stops[i], NULL, &sa) == 0 &&
-		    sa.sa_handler == SIG_IGN)
-			continue;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal;
-		sigemptyset(&sa.sa_mask);
-		(void)sigaction(stops[i], &sa, NULL);
-	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		if (sigaction(stops[i], NULL, &old) < 0 ||
+		    old.sa_handler != SIG_IGN)
+			(void)sigaction(stops[i], &sa, NULL);
 }
 
 /* ---- progress ---- */
@@ -2767,7 +2763,7 @@ static void
 long_error(const char *arg)
 {
 	const char *name = arg + 2, *eq = strchr(name, '=');
-	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	size_t len = strcspn(name, "=");
 	const struct option *o, *hit = NULL;
 	char list[256] = "";
 	int n = 0;
@@ -2797,15 +2793,14 @@ long_error(const char *arg)
 
 /*
  * Letter c of a word of letters ("-vx") is unknown.  getopt does not say
- * which word: it is argv[optind - 1] when c ended it, else argv[optind].
+ * which word, and implementations leave optind in different places (musl
+ * permutes later than glibc): look for the word itself.
  */
 static void
 short_error(int c, int argc, char **argv)
 {
 	const char *w = "", *at = NULL;
 
-	/* getopt implementations leave optind in different places (musl
-	 * permutes later than glibc): look for the word itself. */
 	for (int i = 1; i < argc && !at; i++)
 		if (argv[i] && argv[i][0] == '-' && argv[i][1] != '-' &&
 		    (at = strchr(argv[i] + 1, c)))
@@ -2847,15 +2842,10 @@ only_with(int mode, const int *takes, char (*seen)[12])
 static int
 parse_range(const char *s, int *lo, int *hi)
 {
-	char a[8];
-	const char *dash = strchr(s, '-');
+	char a[8], b[8], more;
 
-	if (!dash || dash == s || (size_t)(dash - s) >= sizeof(a))
-		return -1;
-	memcpy(a, s, dash - s);
-	a[dash - s] = '\0';
-	if (!is_number(a) || !is_number(dash + 1) ||
-	    (*lo = parse_port(a, 0)) < 0 || (*hi = parse_port(dash + 1, 0)) < 0 ||
+	if (sscanf(s, "%7[0-9]-%7[0-9]%c", a, b, &more) != 2 ||
+	    (*lo = parse_port(a, 0)) < 0 || (*hi = parse_port(b, 0)) < 0 ||
 	    *lo > *hi)
 		return -1;
 	return 0;
@@ -2872,29 +2862,26 @@ prompt_host(void)
 	uint64_t nwids[8];
 	size_t len = 0;
 	ssize_t n;
-	int nnets = zt_networks(nwids, 8), newline = 0;
+	int nnets = zt_networks(nwids, 8);
 
 	for (int i = 0; i < nnets; i++)
 		say(0, "you are on ZeroTier network %016" PRIx64 "; give an "
 		    "address or a 10-digit node ID", nwids[i]);
 	(void)!write(STDERR_FILENO, "peer address: ", 14);
-	while (len < sizeof(line) - 1 &&
-	    (n = read(STDIN_FILENO, line + len, 1)) != 0) {
+	/* A byte at a time: what follows the line is data for the peer. */
+	while (len < sizeof(line) - 1) {
+		n = read(STDIN_FILENO, line + len, 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || line[len] == '\n') {
-			newline = n > 0;
+		if (n <= 0 || line[len++] == '\n')
 			break;
-		}
-		len++;
 	}
 	/* After ^D the cursor is still on the prompt line: end it first. */
-	if (!newline)
+	if (len == 0 || line[len - 1] != '\n')
 		(void)!write(STDERR_FILENO, "\n", 1);
 	line[len] = '\0';
-	if (!(opt.host = strtok(line, " \t\r")))
-		usage_error("%s", "no host to connect to");
-	opt.port = strtok(NULL, " \t\r");
+	opt.host = strtok(line, " \t\r\n");
+	opt.port = strtok(NULL, " \t\r\n");
 }
 
 /* -i, -R, -w (seconds, kept in ms) and -m: a whole number in range. */
@@ -3048,7 +3035,7 @@ parse_args(int argc, char **argv)
 	else if (!opt.listen && isatty(STDIN_FILENO) && !opt.resolve &&
 	    !opt.probe)
 		prompt_host();
-	else if (!opt.listen)
+	if (!opt.host && !opt.listen)
 		usage_error("%s", "no host to connect to");
 	if (opt.host && !*opt.host)
 		usage_error("%s", "empty host");
@@ -3094,19 +3081,6 @@ summary(void)
 }
 
 #ifndef ZTPIPE_FUZZ	/* test/fuzz.c includes this file and brings its own main */
-/* -P: what is left to read of a regular file on stdin; -1 if unknown. */
-static long long
-stdin_size(void)
-{
-	struct stat sb;
-	off_t at;
-
-	if (opt.nostdin || fstat(STDIN_FILENO, &sb) < 0 ||
-	    !S_ISREG(sb.st_mode) || (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) < 0)
-		return -1;
-	return sb.st_size - at;
-}
-
 /* ztpipe --resolve HOST: where dial() would go, one address a line. */
 static int
 resolve_print(void)
@@ -3127,6 +3101,8 @@ static void
 session_init(void)
 {
 	struct rlimit rl;
+	struct stat sb;
+	off_t at;
 	char host[256];
 	int fl;
 
@@ -3148,6 +3124,11 @@ session_init(void)
 	io.in_open = fl < 0 || (fl & O_ACCMODE) != O_WRONLY;
 	if (!io.in_open)
 		note("stdin is not open for reading: taken as closed");
+	/* -P: what is left to read of a regular file on stdin. */
+	ss.total = -1;
+	if (!opt.nostdin && fstat(STDIN_FILENO, &sb) == 0 &&
+	    S_ISREG(sb.st_mode) && (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
+		ss.total = sb.st_size - at;
 	if (buf_init(&io.ring, ss.route->dgram ? ss.route->dgram : BUFSZ) < 0 ||
 	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
@@ -3216,7 +3197,6 @@ main(int argc, char **argv)
 		(void)set_nonblock(STDIN_FILENO, &io.flags[0]);
 	if (!isatty(STDOUT_FILENO))
 		(void)set_nonblock(STDOUT_FILENO, &io.flags[1]);
-	ss.total = stdin_size();
 	if (peers.n > 0)	/* dialled */
 		ss.route->joined(peers.p[0]);
 	run();
