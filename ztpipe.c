@@ -345,7 +345,6 @@ static void peer_done(struct peer *p, enum life half, int err);
 static size_t peer_out(const struct peer *p, const char **data);
 static void peer_read(struct peer *p);
 static void peer_write(struct peer *p);
-static int abort_unsent(void);
 static void fail(int errnum, const char *fmt, ...) NORETURN;
 static int stdin_wanted(void);
 static void stdin_read(void);
@@ -1577,30 +1576,6 @@ peer_write(struct peer *p)
 }
 
 /*
- * Reset every peer still owed bytes: queued, or waiting in stdin (a
- * file or busy pipe mid-transfer; a silent pipe or terminal owes
- * nothing yet).  How many; a datagram unsent counts as one.
- */
-static int
-abort_unsent(void)
-{
-	int n = 0, waiting = 0, k = 0;
-
-	if (io.in_open && !opt.nostdin)
-		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
-	for (int i = 0; i < peers.n; i++) {
-		struct peer *p = peers.p[i];
-
-		if (peer_out(p, NULL) > 0 || (peer_writing(p) &&
-		    !p->out.data && waiting)) {
-			peer_close(p, 1);
-			n++;
-		}
-	}
-	return n + (ss.route->dgram && (buf_len(&io.ring) > 0 || waiting));
-}
-
-/*
  * A fatal error mid-session: say it (no fmt: silently) and reset every
  * peer, so that none takes the cut for an end.
  */
@@ -1810,19 +1785,17 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 {
 	struct sender *s = NULL, *grown;
 	char name[NAMESZ];
-	int i, in;
+	int fresh, in = allowed((const struct sockaddr *)sa);
 
-	for (i = dg.nto - 1; i >= 0; i--)
-		if (dg.to[i].len == len && memcmp(&dg.to[i].sa, sa, len) == 0) {
-			dg.to[i].heard = ++dg.clock;
-			return 1;
-		}
-	in = allowed((const struct sockaddr *)sa);
-	if (!in || (dg.nto == dg.max && !dg.many)) {
+	for (int i = dg.nto - 1; i >= 0 && !s; i--)
+		if (dg.to[i].len == len && memcmp(&dg.to[i].sa, sa, len) == 0)
+			s = &dg.to[i];
+	if ((fresh = !s) && (!in || (dg.nto == dg.max && !dg.many))) {
 		*(in ? &dg.ignored : &dg.refused) += 1;
-		for (i = 0; i < dg.nnoted && memcmp(&dg.noted[i], sa, len); i++)
-			;
-		if (opt.verbose && i == dg.nnoted && i < NOTEDMAX) {
+		for (int i = 0; i < dg.nnoted; i++)
+			if (memcmp(&dg.noted[i], sa, len) == 0)
+				return 0;
+		if (opt.verbose && dg.nnoted < NOTEDMAX) {
 			dg.noted[dg.nnoted++] = *sa;
 			addr_name((const struct sockaddr *)sa, name,
 			    sizeof(name));
@@ -1831,7 +1804,7 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 		}
 		return 0;
 	}
-	for (i = 0; dg.nto == dg.max && i < dg.nto; i++)
+	for (int i = 0; fresh && dg.nto == dg.max && i < dg.nto; i++)
 		if (!s || dg.to[i].heard < s->heard)
 			s = &dg.to[i];
 	if (!s && dg.nto == dg.cap) {
@@ -1840,14 +1813,16 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 			fail(errno, "realloc");
 		dg.to = grown;
 	}
-	s = s ? s : &dg.to[dg.nto++];
-	s->sa = *sa;
-	s->len = len;
+	if (fresh) {
+		s = s ? s : &dg.to[dg.nto++];
+		s->sa = *sa;
+		s->len = len;
+		tm.wait = 0;	/* -w: someone came */
+		addr_name((const struct sockaddr *)sa, name, sizeof(name));
+		if (!dg.connected)
+			note("datagram from %s", name);
+	}
 	s->heard = ++dg.clock;
-	tm.wait = 0;	/* -w: someone came */
-	addr_name((const struct sockaddr *)sa, name, sizeof(name));
-	if (!dg.connected)
-		note("datagram from %s", name);
 	return 1;
 }
 
@@ -2222,13 +2197,29 @@ reap(void)
 }
 
 /*
- * The end of a session with data still unsent is a failure, and the
- * peers owed it get a reset: -i, a signal, a second signal.  1 if so.
+ * The end of a session with data still unsent is a failure (-i, a
+ * signal, a second signal), and every peer still owed bytes gets a
+ * reset: queued, or waiting in stdin (a file or busy pipe mid-transfer;
+ * a silent pipe or terminal owes nothing yet).  A datagram unsent
+ * counts too.  1 if so.
  */
 static int
 end_early(const char *why)
 {
-	if (abort_unsent() == 0)
+	int owed = 0, waiting = 0, k = 0;
+
+	if (io.in_open && !opt.nostdin)
+		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
+	for (int i = 0; i < peers.n; i++) {
+		struct peer *p = peers.p[i];
+
+		if (peer_out(p, NULL) > 0 || (peer_writing(p) &&
+		    !p->out.data && waiting)) {
+			peer_close(p, 1);
+			owed = 1;
+		}
+	}
+	if (!owed && !(ss.route->dgram && (buf_len(&io.ring) > 0 || waiting)))
 		return 0;
 	say(0, "%s with data unsent%s", why, peers.n ? "; connection reset" :
 	    "");
@@ -2304,15 +2295,16 @@ poll_timeout(void)
 /*
  * The general loop: route, write, reap, then poll and read each
  * endpoint.  What each waits for is derived from its state every round,
- * so nothing remembered from poll() can drift; and it never sleeps
- * while something could be written (reaping can queue a notice).
+ * so nothing remembered from poll() can drift; and whatever is queued
+ * asks for POLLOUT, so poll() never sleeps while it could be written
+ * (reaping can queue a notice).
  */
 static void
 run(void)
 {
 	struct pollfd *pfd = NULL;
 	struct peer **polled = NULL;
-	int cap = 0, np, busy;
+	int cap = 0, np;
 	short ev;
 
 	for (;;) {
@@ -2343,7 +2335,6 @@ run(void)
 		    -1, io.nout ? POLLOUT : 0, 0 };
 		ev = ss.route->sock_wants();
 		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
-		busy = io.nout && !io.wblocked;
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
 		np = 0;
@@ -2352,17 +2343,15 @@ run(void)
 
 			ev = (peer_reading(p) && !ss.stopping &&
 			    buf_room(&p->in) > 0) ? POLLIN : 0;
-			if (peer_out(p, NULL) > 0) {
+			if (peer_out(p, NULL) > 0)
 				ev |= POLLOUT;
-				busy |= !p->wblocked;
-			}
 			if (ev) {
 				polled[np] = p;
 				pfd[SLOT_PEER + np++] = (struct pollfd){ p->fd,
 				    ev, 0 };
 			}
 		}
-		if (poll(pfd, SLOT_PEER + np, busy ? 0 : poll_timeout()) < 0) {
+		if (poll(pfd, SLOT_PEER + np, poll_timeout()) < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
@@ -2484,8 +2473,7 @@ splice_run(void)
 		    0 };
 		timeout = poll_timeout();
 		for (int i = 0; i < 2; i++) {
-			/* poll() skips a negative fd: a flow off, or one to
-			 * try now. */
+			/* poll() skips a flow off or to try now: fd -1. */
 			pfd[2 + i] = (struct pollfd){ on[i] ? fl[i].wait : -1,
 			    fl[i].wait == fl[i].from ? POLLIN : POLLOUT, 0 };
 			if (on[i] && fl[i].wait < 0)
