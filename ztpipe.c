@@ -1627,8 +1627,7 @@ stdin_read(void)
 static void
 stdout_queue(struct buf *b, size_t n)
 {
-	io.out[io.nout].b = b;
-	io.out[io.nout++].n = n;
+	io.out[io.nout++] = (struct chunk){ b, n };
 }
 
 /* Write the route's chunks, many in one writev, while stdout takes them. */
