@@ -122,14 +122,14 @@ struct peer {
 
 /*
  * A route is the mode: the only code that knows where bytes go.  The
- * loop calls move() after the reads (and stdout after each chunk), and
- * leaves once over() says so; the rest is data the endpoints read.
+ * loop calls move() after the reads (and stdout after each chunk); the
+ * rest is data the endpoints and the loop read.
  */
 struct route {
 	void (*move)(void);		/* inputs to outputs: stdout's next chunk */
-	int (*over)(void);		/* has the session ended? */
 	void (*joined)(struct peer *);	/* a peer is here, or NULL */
-	void (*left)(struct peer *);	/* a peer is gone, its bytes out */
+	void (*left)(struct peer *);	/* a peer is gone, its bytes out,
+					 * its error said */
 	short (*sock_wants)(void);	/* poll events for SLOT_SOCK */
 	void (*sock_ready)(short);	/* SLOT_SOCK's revents */
 	size_t inbuf;			/* a peer's input buffer to begin with */
@@ -140,7 +140,9 @@ struct route {
 	int alone;			/* read stdin with no peer to take it */
 	int eof_leaves;			/* a peer's FIN means it has left */
 	int stuck_ms;			/* drop a peer full this long; 0: never */
-	int stop_status;		/* exit status after a signal */
+	int single;			/* one peer, one transfer: over once
+					 * it has gone; a signal, or its
+					 * error, fails the session */
 };
 
 #ifdef SPLICE_F_MOVE
@@ -338,17 +340,14 @@ static void linger0(int fd);
 static void peer_close(struct peer *p, int reset);
 static int peer_reading(const struct peer *p);
 static int peer_writing(const struct peer *p);
-static void peer_input_done(struct peer *p, int err);
-static void peer_output_done(struct peer *p, int err);
+static void peer_done(struct peer *p, enum life half, int err);
 static size_t peer_out(const struct peer *p, const char **data);
 static void peer_read(struct peer *p);
 static void peer_write(struct peer *p);
-static int abort_unsent(void);
 static void fail(int errnum, const char *fmt, ...) NORETURN;
 static int stdin_wanted(void);
 static void stdin_read(void);
 static void stdout_queue(struct buf *b, size_t n);
-static int stdout_has(const struct buf *b);
 static void stdout_write(void);
 static void stdout_close(void);
 static int peer_evict(void);
@@ -358,12 +357,8 @@ static void dgram_error(int err, const struct sender *s);
 static int dgram_heard(const struct sockaddr_storage *sa, socklen_t len);
 static short dgram_wants(void);
 static void dgram_ready(short revents);
-static void ring_release(void);
 static void pipe_move(void);
-static int pipe_over(void);
 static void pipe_joined(struct peer *p);
-static void pipe_left(struct peer *p);
-static void merge_left(struct peer *p);
 static void merge_move(void);
 static size_t line_first(const struct buf *b, int final, size_t max);
 static void chat_send(const char *msg, size_t len, const struct peer *from,
@@ -1477,46 +1472,40 @@ peer_writing(const struct peer *p)
 	return p->life == OPEN || p->life == INPUT_DONE;
 }
 
-/* Nothing more comes from it: FIN (err 0) or an error. */
-static void
-peer_input_done(struct peer *p, int err)
-{
-	p->err = p->err ? p->err : err;
-	if (!err) {
-		p->fin = 1;
-		note("%s closed its side", p->name);
-	}
-	if (err || p->life == OUTPUT_DONE)
-		peer_close(p, 0);
-	else
-		p->life = INPUT_DONE;
-}
-
 /*
- * We send it nothing more: FIN once stdin is all out, or a write
- * failed.  It is still read dry then: the bytes it sent before the
- * error wait in the kernel, and they are its.
+ * One direction is over; the socket closes once both are.  INPUT_DONE:
+ * nothing more comes from it, FIN (err 0) or an error.  OUTPUT_DONE: we
+ * send it nothing more, FIN once stdin is all out, or a write failed;
+ * it is still read dry then: the bytes it sent before the error wait in
+ * the kernel, and they are its.
  */
 static void
-peer_output_done(struct peer *p, int err)
+peer_done(struct peer *p, enum life half, int err)
 {
 	p->err = p->err ? p->err : err;
-	if (!err && shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+	if (!err && half == INPUT_DONE) {
+		p->fin = 1;
+		note("%s closed its side", p->name);
+	} else if (!err && shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
 		say(errno, "shutdown %s", p->name);
-	if (p->life == INPUT_DONE)
+	}
+	if ((err && half == INPUT_DONE) ||
+	    (p->life != OPEN && p->life != half))
 		peer_close(p, 0);
 	else
-		p->life = OUTPUT_DONE;
+		p->life = half;
 }
 
-/* What waits to go to it: its own queue, or the stdin ring past its cursor. */
+/* What waits to go to it, at *data unless NULL: its own queue, or the
+ * stdin ring past its cursor. */
 static size_t
 peer_out(const struct peer *p, const char **data)
 {
 	const struct buf *b = p->out.data ? &p->out : &io.ring;
 	size_t off = p->out.data ? 0 : p->sent - io.ring_base;
 
-	*data = b->data + b->start + off;
+	if (data)
+		*data = b->data + b->start + off;
 	return peer_writing(p) ? buf_len(b) - off : 0;
 }
 
@@ -1529,7 +1518,7 @@ peer_read(struct peer *p)
 		ss.nrecv += n;
 		tm.last_data = ss.now;
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-		peer_input_done(p, n == 0 ? 0 : errno);
+		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
 	}
 }
 
@@ -1553,33 +1542,8 @@ peer_write(struct peer *p)
 	} else if (errno == EAGAIN) {
 		p->wblocked = 1;
 	} else if (errno != EINTR) {
-		peer_output_done(p, errno);
+		peer_done(p, OUTPUT_DONE, errno);
 	}
-}
-
-/*
- * Reset every peer still owed bytes: queued, or waiting in stdin (a
- * file or busy pipe mid-transfer; a silent pipe or terminal owes
- * nothing yet).  How many; a datagram unsent counts as one.
- */
-static int
-abort_unsent(void)
-{
-	const char *data;
-	int n = 0, waiting = 0, k = 0;
-
-	if (io.in_open && !opt.nostdin)
-		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
-	for (int i = 0; i < peers.n; i++) {
-		struct peer *p = peers.p[i];
-
-		if (peer_out(p, &data) > 0 || (peer_writing(p) &&
-		    !p->out.data && waiting)) {
-			peer_close(p, 1);
-			n++;
-		}
-	}
-	return n + (ss.route->dgram && (buf_len(&io.ring) > 0 || waiting));
 }
 
 /*
@@ -1631,21 +1595,10 @@ stdin_read(void)
 	}
 }
 
-/* Queue n bytes of b for stdout, after what is queued. */
 static void
 stdout_queue(struct buf *b, size_t n)
 {
-	io.out[io.nout].b = b;
-	io.out[io.nout++].n = n;
-}
-
-static int
-stdout_has(const struct buf *b)
-{
-	for (int i = 0; i < io.nout; i++)
-		if (io.out[i].b == b)
-			return 1;
-	return 0;
+	io.out[io.nout++] = (struct chunk){ b, n };
 }
 
 /* Write the route's chunks, many in one writev, while stdout takes them. */
@@ -1713,13 +1666,11 @@ stdout_close(void)
 static int
 peer_evict(void)
 {
-	const char *data;
-
 	for (int i = 0; i < peers.n; i++)
 		if (peers.p[i]->life == INPUT_DONE) {
 			note("%s had closed its side; closed to make room",
 			    peers.p[i]->name);
-			peer_close(peers.p[i], peer_out(peers.p[i], &data) > 0);
+			peer_close(peers.p[i], peer_out(peers.p[i], NULL) > 0);
 			return 1;
 		}
 	return 0;
@@ -1903,21 +1854,6 @@ dgram_ready(short revents)
 
 /* ---- routes: where the bytes go ---- */
 
-/* Bytes every peer has been sent are free again in the stdin ring. */
-static void
-ring_release(void)
-{
-	unsigned long long low = io.ring_base + buf_len(&io.ring);
-
-	for (int i = 0; i < peers.n; i++)
-		if (peer_writing(peers.p[i]) && peers.p[i]->sent < low)
-			low = peers.p[i]->sent;
-	io.ring.start += low - io.ring_base;
-	io.ring_base = low;
-	if (io.ring.start == io.ring.end)
-		io.ring.start = io.ring.end = 0;
-}
-
 /* pipe: one peer; its bytes to stdout as they come, stdin to it. */
 static void
 pipe_move(void)
@@ -1932,13 +1868,6 @@ pipe_move(void)
 		stdout_close();	/* each direction ends on its own */
 }
 
-/* Over once the peer is gone and its bytes are out. */
-static int
-pipe_over(void)
-{
-	return peers.serials > 0 && peers.n == 0;
-}
-
 /*
  * Its one peer is here (accepted, or dialled): later callers are
  * refused, not left waiting, and the splice loop serves it first.
@@ -1951,29 +1880,6 @@ pipe_joined(struct peer *p)
 		close(peers.lfd);
 	peers.lfd = -1;
 	splice_run();
-}
-
-/* A lost peer fails a one-peer session. */
-static void
-pipe_left(struct peer *p)
-{
-	if (p->err) {
-		say(p->err, "%s", p->name);
-		ss.status = EXIT_NET;
-	}
-}
-
-/*
- * With many, one that had sent FIN and then failed a write has simply
- * gone: -v says so.
- */
-static void
-merge_left(struct peer *p)
-{
-	if (p->err && !p->fin)
-		say(p->err, "%s", p->name);
-	else if (p->err)
-		note("%s: %s", p->name, strerror(p->err));
 }
 
 /*
@@ -2129,7 +2035,6 @@ chat_joined(struct peer *p)
 static void
 chat_left(struct peer *p)
 {
-	merge_left(p);
 	chat_notice(p->nick, "left");
 }
 
@@ -2174,25 +2079,25 @@ dgram_move(void)
 }
 
 static const struct route pipe_route = {
-	pipe_move, pipe_over, pipe_joined, pipe_left, listen_wants,
-	accept_peer, BUFSZ, 0, 0, 0, 0, 0, EXIT_NET
+	pipe_move, pipe_joined, NULL, listen_wants, accept_peer,
+	BUFSZ, 0, 0, 0, 0, 0, 1
 };
 static const struct route merge_route = {
-	merge_move, NULL, NULL, merge_left, listen_wants, accept_peer,
+	merge_move, NULL, NULL, listen_wants, accept_peer,
 	LINEMIN, 0, 0, 1, 0, STUCK_MS, 0
 };
 static const struct route chat_route = {
-	chat_move, NULL, chat_joined, chat_left, listen_wants, accept_peer,
+	chat_move, chat_joined, chat_left, listen_wants, accept_peer,
 	LINEMIN, CHATQ, 0, 1, 1, STUCK_MS, 0
 };
 /* udp: one peer (-u, -u -l), or any sender (-u -lk), whom stdin goes to
  * even before anyone is heard (nowhere, as with -k over TCP). */
 static const struct route dgram_route = {
-	dgram_move, NULL, NULL, NULL, dgram_wants, dgram_ready,
+	dgram_move, NULL, NULL, dgram_wants, dgram_ready,
 	0, CHATQ, DGRAMMAX, 0, 0, 0, 0
 };
 static const struct route dgram_many_route = {
-	dgram_move, NULL, NULL, NULL, dgram_wants, dgram_ready,
+	dgram_move, NULL, NULL, dgram_wants, dgram_ready,
 	0, CHATQ, DGRAMMAX, 1, 0, 0, 0
 };
 
@@ -2200,13 +2105,14 @@ static const struct route dgram_many_route = {
 
 /*
  * After the route: FIN to peers that have all of stdin, close those
- * that left, reset those stuck, free those whose bytes are out.
+ * that left, reset those stuck, free those whose bytes are out; then
+ * the bytes every peer has been sent are free again in the stdin ring.
  */
 static void
 reap(void)
 {
 	const struct route *r = ss.route;
-	unsigned long long end = io.ring_base + buf_len(&io.ring);
+	unsigned long long end = io.ring_base + buf_len(&io.ring), low = end;
 	struct peer *p;
 	int full;
 
@@ -2215,7 +2121,7 @@ reap(void)
 		p = peers.p[i];
 		if (peer_writing(p) && !p->out.data && !io.in_open &&
 		    p->sent == end)
-			peer_output_done(p, 0);	/* all of stdin is out */
+			peer_done(p, OUTPUT_DONE, 0);	/* stdin all out */
 		if (p->life == INPUT_DONE && io.eof_leaves)
 			peer_close(p, 0);
 		/* The stuck rule: full this long while others wait, out. */
@@ -2231,28 +2137,59 @@ reap(void)
 		} else if (!tm.stuck || p->moved_at + r->stuck_ms < tm.stuck) {
 			tm.stuck = p->moved_at + r->stuck_ms;
 		}
-		if (p->life == DRAINING && buf_len(&p->in) == 0 &&
-		    !stdout_has(&p->in)) {
+		if (peer_writing(p) && p->sent < low)
+			low = p->sent;
+		/* Bytes queued for stdout stay in p->in until written. */
+		if (p->life == DRAINING && buf_len(&p->in) == 0) {
 			/* Out of the table first: left() may tell the rest. */
 			memmove(&peers.p[i], &peers.p[i + 1],
 			    (--peers.n - i) * sizeof(*peers.p));
 			i--;
-			r->left(p);
+			/* With many, one that had sent FIN and then failed
+			 * a write has simply gone: -v says so. */
+			if (p->err && (r->single || !p->fin))
+				say(p->err, "%s", p->name);
+			else if (p->err)
+				note("%s: %s", p->name, strerror(p->err));
+			if (p->err && r->single)
+				ss.status = EXIT_NET;
+			if (r->left)
+				r->left(p);
 			peer_free(p);
 		}
 	}
-	if (!r->outq)
-		ring_release();	/* with own queues, the route takes stdin */
+	if (!r->outq) {	/* with own queues, the route takes stdin */
+		io.ring.start += low - io.ring_base;
+		io.ring_base = low;
+		if (io.ring.start == io.ring.end)
+			io.ring.start = io.ring.end = 0;
+	}
 }
 
 /*
- * The end of a session with data still unsent is a failure, and the
- * peers owed it get a reset: -i, a signal, a second signal.  1 if so.
+ * The end of a session with data still unsent is a failure (-i, a
+ * signal, a second signal), and every peer still owed bytes gets a
+ * reset: queued, or waiting in stdin (a file or busy pipe mid-transfer;
+ * a silent pipe or terminal owes nothing yet).  A datagram unsent
+ * counts too.  1 if so.
  */
 static int
 end_early(const char *why)
 {
-	if (abort_unsent() == 0)
+	int owed = 0, waiting = 0, k = 0;
+
+	if (io.in_open && !opt.nostdin)
+		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
+	for (int i = 0; i < peers.n; i++) {
+		struct peer *p = peers.p[i];
+
+		if (peer_out(p, NULL) > 0 || (peer_writing(p) &&
+		    !p->out.data && waiting)) {
+			peer_close(p, 1);
+			owed = 1;
+		}
+	}
+	if (!owed && !(ss.route->dgram && (buf_len(&io.ring) > 0 || waiting)))
 		return 0;
 	say(0, "%s with data unsent%s", why, peers.n ? "; connection reset" :
 	    "");
@@ -2269,8 +2206,8 @@ on_signal_pipe(void)
 
 	while ((n = read(sigpipe[0], drain, sizeof(drain))) > 0)
 		nsig += n;
-	if (ss.status < ss.route->stop_status)
-		ss.status = ss.route->stop_status;
+	if (ss.route->single)
+		ss.status = EXIT_NET;
 	snprintf(why, sizeof(why), "signal %d", (int)got_signal);
 	ss.leave = ss.stopping || nsig > 1;	/* a second one: now */
 	tm.stop = ss.now + STOP_MS;
@@ -2312,9 +2249,7 @@ timers_due(void)
 static int
 poll_timeout(void)
 {
-	long long t[] = { tm.wait,
-	    ss.stopping ? tm.stop : 0, tm.accept, tm.stuck,
-	    opt.progress ? tm.progress : 0,
+	long long t[] = { tm.wait, tm.stop, tm.accept, tm.stuck, tm.progress,
 	    opt.idle_ms && peers.serials ? tm.last_data + opt.idle_ms : 0 };
 	long long next = 0;
 
@@ -2330,16 +2265,16 @@ poll_timeout(void)
 /*
  * The general loop: route, write, reap, then poll and read each
  * endpoint.  What each waits for is derived from its state every round,
- * so nothing remembered from poll() can drift; and it never sleeps
- * while something could be written (reaping can queue a notice).
+ * so nothing remembered from poll() can drift; and whatever is queued
+ * asks for POLLOUT, so poll() never sleeps while it could be written
+ * (reaping can queue a notice).
  */
 static void
 run(void)
 {
 	struct pollfd *pfd = NULL;
 	struct peer **polled = NULL;
-	const char *data;
-	int cap = 0, np, busy;
+	int cap = 0, np;
 	short ev;
 
 	for (;;) {
@@ -2349,7 +2284,9 @@ run(void)
 		for (int i = 0; i < peers.n; i++)
 			peer_write(peers.p[i]);
 		reap();
-		if ((ss.route->over && ss.route->over()) || timers_due())
+		/* Its bytes are out once a single peer is gone. */
+		if ((ss.route->single && peers.serials > 0 && peers.n == 0) ||
+		    timers_due())
 			break;
 		if (cap < peers.n + 1) {
 			cap = 2 * peers.n + 8;
@@ -2368,7 +2305,6 @@ run(void)
 		    -1, io.nout ? POLLOUT : 0, 0 };
 		ev = ss.route->sock_wants();
 		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
-		busy = io.nout && !io.wblocked;
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
 		np = 0;
@@ -2377,17 +2313,15 @@ run(void)
 
 			ev = (peer_reading(p) && !ss.stopping &&
 			    buf_room(&p->in) > 0) ? POLLIN : 0;
-			if (peer_out(p, &data) > 0) {
+			if (peer_out(p, NULL) > 0)
 				ev |= POLLOUT;
-				busy |= !p->wblocked;
-			}
 			if (ev) {
 				polled[np] = p;
 				pfd[SLOT_PEER + np++] = (struct pollfd){ p->fd,
 				    ev, 0 };
 			}
 		}
-		if (poll(pfd, SLOT_PEER + np, busy ? 0 : poll_timeout()) < 0) {
+		if (poll(pfd, SLOT_PEER + np, poll_timeout()) < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
@@ -2454,7 +2388,7 @@ flow_splice(struct flow *f, struct peer *p, int up)
 			io.in_open = 0;
 			note("stdin closed");
 		} else if (n == 0) {
-			peer_input_done(p, 0);
+			peer_done(p, INPUT_DONE, 0);
 		} else if (errno == EAGAIN) {
 			/* Bytes at the source: the destination is full.
 			 * Knowing which saves a poll() per chunk. */
@@ -2463,11 +2397,11 @@ flow_splice(struct flow *f, struct peer *p, int up)
 		} else if (errno == EINVAL || errno == ENOSYS) {
 			return -1;	/* read/write will do */
 		} else if (up) {
-			peer_output_done(p, errno);
+			peer_done(p, OUTPUT_DONE, errno);
 		} else if (errno == EPIPE) {
 			fail(0, NULL);	/* stdout's reader left */
 		} else {
-			peer_input_done(p, errno);
+			peer_done(p, INPUT_DONE, errno);
 		}
 		return 0;
 	}
@@ -2483,7 +2417,7 @@ splice_run(void)
 		    STDIN_FILENO },
 		{ p->fd, STDOUT_FILENO, splice_fd(STDOUT_FILENO), p->fd } };
 	struct pollfd pfd[4];
-	int on[2], slot[2], nfds, timeout;
+	int on[2], timeout;
 
 	if (!fl[0].pipe && !fl[1].pipe)
 		return;
@@ -2507,18 +2441,15 @@ splice_run(void)
 		/* A pipe reader that left shows POLLERR, data or not. */
 		pfd[1] = (struct pollfd){ io.out_open ? STDOUT_FILENO : -1, 0,
 		    0 };
-		nfds = 2;
 		timeout = poll_timeout();
 		for (int i = 0; i < 2; i++) {
-			slot[i] = on[i] && fl[i].wait >= 0 ? nfds : -1;
+			/* poll() skips a flow off or to try now: fd -1. */
+			pfd[2 + i] = (struct pollfd){ on[i] ? fl[i].wait : -1,
+			    fl[i].wait == fl[i].from ? POLLIN : POLLOUT, 0 };
 			if (on[i] && fl[i].wait < 0)
 				timeout = 0;
-			else if (on[i])
-				pfd[nfds++] = (struct pollfd){ fl[i].wait,
-				    fl[i].wait == fl[i].from ? POLLIN : POLLOUT,
-				    0 };
 		}
-		if (poll(pfd, nfds, timeout) < 0) {
+		if (poll(pfd, 4, timeout) < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
@@ -2526,7 +2457,7 @@ splice_run(void)
 		if (pfd[0].revents || pfd[1].revents)
 			return;	/* a signal, stdout gone: the general loop ends */
 		for (int i = 0; i < 2; i++) {
-			if (!on[i] || (slot[i] >= 0 && !pfd[slot[i]].revents))
+			if (!on[i] || (fl[i].wait >= 0 && !pfd[2 + i].revents))
 				continue;
 			if (!fl[i].pipe && i == 0)
 				stdin_read();
