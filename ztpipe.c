@@ -2169,7 +2169,7 @@ reap(void)
 /*
  * The end of a session with data still unsent is a failure (-i, a
  * signal, a second signal), and every peer still owed bytes gets a
- * reset: queued, or waiting in stdin (a file or busy pipe mid-transfer;
+ * reset: queued, or waiting in stdin (a file, device or busy pipe;
  * a silent pipe or terminal owes nothing yet).  A datagram unsent
  * counts too.  1 if so.
  */
@@ -2178,8 +2178,11 @@ end_early(const char *why)
 {
 	int owed = 0, waiting = 0, k = 0;
 
+	/* A device FIONREAD cannot count (/dev/zero) owes more once it
+	 * has given any; /dev/null never does. */
 	if (io.in_open && !opt.nostdin)
-		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
+		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) < 0 ?
+		    io.ring_base + buf_len(&io.ring) > 0 : k > 0;
 	for (int i = 0; i < peers.n; i++) {
 		struct peer *p = peers.p[i];
 
