@@ -4,7 +4,7 @@
 load helper
 
 teardown() {
-	[ -z "${TMUX_SOCK:-}" ] || tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	[ -z "${TMUX_SOCK:-}" ] || tm_quit
 	stop_bg
 }
 

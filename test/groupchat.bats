@@ -263,11 +263,11 @@ expect(a, "left\n")
 	tm send-keys -t ayse C-d
 	screen_has ali '* ayşe left'
 	screen_has srv '* ayşe left'
-	tm kill-server
+	tm_quit
 }
 
 teardown() {
-	[ -n "${TMUX_SOCK:-}" ] && tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
+	[ -z "${TMUX_SOCK:-}" ] || tm_quit
 	stop_bg
 }
 

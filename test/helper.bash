@@ -142,6 +142,22 @@ tm() {
 	tmux -u -L "$TMUX_SOCK" "$@"
 }
 
+# tm_quit: ^C to what still runs in each pane, a wait (10 s at most) for
+# the panes to close, then the server.  kill-server alone hangs up the
+# terminals, and the hangup's SIGCONT can land while LeakSanitizer checks
+# an exiting ztpipe-san (make sanitize): both then spin for ever.
+tm_quit() {
+	local s i
+	for s in $(tm list-sessions -F '#S' 2>/dev/null); do
+		tm send-keys -t "$s" C-c 2>/dev/null || true
+	done
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(tm list-sessions 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+	tm kill-server 2>/dev/null || true
+}
+
 # screen_has SESSION TEXT: the pane shows TEXT within 10 s.
 screen_has() {
 	local i

@@ -29,7 +29,7 @@ RFC_A=fd80:56c2:e21c:0:199:93a4:5dc9:d260
 RFC_B=fd80:56c2:e21c:0:199:9312:3451:2345
 
 teardown() {
-	[ -z "${TMUX_SOCK:-}" ] || tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	[ -z "${TMUX_SOCK:-}" ] || tm_quit
 	stop_bg
 	local ns
 	for ns in "${NETNS[@]}"; do
@@ -482,7 +482,7 @@ ztpipe --network ff07d00bb8000000 $NODE_A $PORT" ]
 	wait_for_file "$LISTEN_ERR" "connection from $RFC_B"
 	tm send-keys -t cli 'merhaba, düğüm' Enter
 	wait_for_file "$BATS_TEST_TMPDIR/got" 'merhaba, düğüm'
-	tm kill-server
+	tm_quit
 }
 
 # ---- macOS interface names ----
