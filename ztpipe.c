@@ -370,6 +370,7 @@ static void chat_joined(struct peer *p);
 static void chat_left(struct peer *p);
 static void dgram_move(void);
 static void reap(void);
+static int stdin_waiting(void);
 static int end_early(const char *why);
 static void on_signal_pipe(void);
 static int timers_due(void);
@@ -2167,6 +2168,30 @@ reap(void)
 }
 
 /*
+ * Bytes wait in stdin, unread.  A regular file: past its offset
+ * (FIONREAD's int wraps with 2 GiB or more left, and a cut transfer
+ * then looked whole).  A pipe, socket or terminal: FIONREAD.  A device
+ * FIONREAD cannot count (/dev/zero) owes more once it has given any;
+ * /dev/null never does.
+ */
+static int
+stdin_waiting(void)
+{
+	struct stat sb;
+	off_t at;
+	int k = 0;
+
+	if (!io.in_open || opt.nostdin)
+		return 0;
+	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
+		return sb.st_size > at;
+	if (ioctl(STDIN_FILENO, FIONREAD, &k) == 0)
+		return k > 0;
+	return io.ring_base + buf_len(&io.ring) > 0;
+}
+
+/*
  * The end of a session with data still unsent is a failure (-i, a
  * signal, a second signal), and every peer still owed bytes gets a
  * reset: queued, or waiting in stdin (a file, device or busy pipe;
@@ -2176,13 +2201,8 @@ reap(void)
 static int
 end_early(const char *why)
 {
-	int owed = 0, waiting = 0, k = 0;
+	int owed = 0, waiting = stdin_waiting();
 
-	/* A device FIONREAD cannot count (/dev/zero) owes more once it
-	 * has given any; /dev/null never does. */
-	if (io.in_open && !opt.nostdin)
-		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) < 0 ?
-		    io.ring_base + buf_len(&io.ring) > 0 : k > 0;
 	for (int i = 0; i < peers.n; i++) {
 		struct peer *p = peers.p[i];
 
