@@ -2171,12 +2171,14 @@ reap(void)
  * Bytes wait in stdin, unread.  A regular file: past its offset
  * (FIONREAD's int wraps with 2 GiB or more left, and a cut transfer
  * then looked whole).  A pipe, socket or terminal: FIONREAD.  A device
- * FIONREAD cannot count (/dev/zero) owes more once it has given any;
- * /dev/null never does.
+ * FIONREAD cannot count: once it has given any, while it is readable
+ * (/dev/zero always; an idle eventfd or /dev/kmsg owes nothing, nor
+ * does /dev/null, never read).
  */
 static int
 stdin_waiting(void)
 {
+	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
 	struct stat sb;
 	off_t at;
 	int k = 0;
@@ -2188,7 +2190,8 @@ stdin_waiting(void)
 		return sb.st_size > at;
 	if (ioctl(STDIN_FILENO, FIONREAD, &k) == 0)
 		return k > 0;
-	return io.ring_base + buf_len(&io.ring) > 0;
+	return io.ring_base + buf_len(&io.ring) > 0 &&
+	    poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
 /*
