@@ -2037,6 +2037,11 @@ static void
 chat_left(struct peer *p)
 {
 	chat_notice(p->nick, "left");
+	/* Reaping comes after the round's move(): queued now, the notice
+	 * is written at once, not at the next event (the last peer's:
+	 * never, as a stop with nothing queued does not wait). */
+	if (!io.nout && buf_len(&io.q) > 0)
+		stdout_queue(&io.q, buf_len(&io.q));
 }
 
 /*
