@@ -370,6 +370,7 @@ static void chat_joined(struct peer *p);
 static void chat_left(struct peer *p);
 static void dgram_move(void);
 static void reap(void);
+static int stdin_waiting(void);
 static int end_early(const char *why);
 static void on_signal_pipe(void);
 static int timers_due(void);
@@ -2036,6 +2037,11 @@ static void
 chat_left(struct peer *p)
 {
 	chat_notice(p->nick, "left");
+	/* Reaping comes after the round's move(): queued now, the notice
+	 * is written at once, not at the next event (the last peer's:
+	 * never, as a stop with nothing queued does not wait). */
+	if (!io.nout && buf_len(&io.q) > 0)
+		stdout_queue(&io.q, buf_len(&io.q));
 }
 
 /*
@@ -2167,6 +2173,33 @@ reap(void)
 }
 
 /*
+ * Bytes wait in stdin, unread.  A regular file: past its offset
+ * (FIONREAD's int wraps with 2 GiB or more left, and a cut transfer
+ * then looked whole).  A pipe, socket or terminal: FIONREAD.  A device
+ * FIONREAD cannot count: once it has given any, while it is readable
+ * (/dev/zero always; an idle eventfd or /dev/kmsg owes nothing, nor
+ * does /dev/null, never read).
+ */
+static int
+stdin_waiting(void)
+{
+	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
+	struct stat sb;
+	off_t at;
+	int k = 0;
+
+	if (!io.in_open || opt.nostdin)
+		return 0;
+	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
+		return sb.st_size > at;
+	if (ioctl(STDIN_FILENO, FIONREAD, &k) == 0)
+		return k > 0;
+	return io.ring_base + buf_len(&io.ring) > 0 &&
+	    poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
+}
+
+/*
  * The end of a session with data still unsent is a failure (-i, a
  * signal, a second signal), and every peer still owed bytes gets a
  * reset: queued, or waiting in stdin (a file, device or busy pipe;
@@ -2176,13 +2209,8 @@ reap(void)
 static int
 end_early(const char *why)
 {
-	int owed = 0, waiting = 0, k = 0;
+	int owed = 0, waiting = stdin_waiting();
 
-	/* A device FIONREAD cannot count (/dev/zero) owes more once it
-	 * has given any; /dev/null never does. */
-	if (io.in_open && !opt.nostdin)
-		waiting = ioctl(STDIN_FILENO, FIONREAD, &k) < 0 ?
-		    io.ring_base + buf_len(&io.ring) > 0 : k > 0;
 	for (int i = 0; i < peers.n; i++) {
 		struct peer *p = peers.p[i];
 

@@ -269,6 +269,24 @@ signal_mid_transfer() {
 	signal_mid_transfer TERM
 }
 
+@test "SIGTERM to a sender with over 2 GiB of a file left: reset, the receiver exits 1" {
+	local f=$BATS_TEST_TMPDIR/big err=$BATS_TEST_TMPDIR/err client
+	# Sparse, no disk used.  FIONREAD's int wraps with 2-4 GiB left, so
+	# a signal that found the ring empty sent a clean FIN: the receiver
+	# took the cut file for a whole one and exited 0.
+	truncate -s 3G "$f"
+	LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$f" >/dev/null 2>"$err"
+	client=$BG_PID
+	wait_for_file "$LISTEN_ERR" 'connection from'
+	kill -TERM "$(ztpipe_pid "$client")"
+	wait_exit "$client" 10
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -q 'with data unsent; connection reset' "$err"
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 1 ]
+}
+
 # send_q_full PORT: until a connection on local port PORT (the listener's
 # side) has bytes waiting in its send queue: its peer has stopped taking.
 send_q_full() {

@@ -90,6 +90,28 @@ expect(a, "* mehmet left\n")
 	grep -qxF '* 127.0.0.1 joined' "$BATS_TEST_TMPDIR/srv.out"
 }
 
+@test "the last client's leave notice reaches the server's stdout at once" {
+	local out=$BATS_TEST_TMPDIR/srv.out
+	# stdin held open: no stdin line to wake the server up.
+	hold_open "$BATS_TEST_TMPDIR/in"
+	LISTEN_IN=$BATS_TEST_TMPDIR/in LISTEN_OUT=$out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn()
+say(a, "/name mehmet")
+say(a, "hoşça kalın")
+time.sleep(0.3)
+a.close()
+'
+	[ "$status" -eq 0 ]
+	# It was queued in reaping, after the round's move, with no other
+	# peer to wake poll(): it waited for the next event, and a stop
+	# (nothing queued, nothing to flush) dropped it.
+	wait_for_file "$out" '^\* mehmet left$'
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+}
+
 @test "the operator's lines go to all clients as [--name]" {
 	mkfifo "$BATS_TEST_TMPDIR/in"
 	exec 5<>"$BATS_TEST_TMPDIR/in"

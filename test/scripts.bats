@@ -150,6 +150,24 @@ now_ms() {
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
 }
 
+@test "-i with stdin a device FIONREAD cannot count, idle after its bytes: status 0 on both ends" {
+	# An eventfd gives its 8 bytes, then nothing (as /dev/kmsg does):
+	# having given bytes is not owing more.
+	"$PYTHON" -c 'import os; os.eventfd' 2>/dev/null || skip "no os.eventfd"
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
+	run --separate-stderr timeout 60 "$PYTHON" -c '
+import os, sys
+fd = os.eventfd(1)
+os.dup2(fd, 0)
+os.execv(sys.argv[1], sys.argv[1:])' "$ZTPIPE" -i 1 -v 127.0.0.1 "$PORT"
+	echo "sender: status $status: $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"no data for 1 s, ending"* ]] || false
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/got")" -eq 8 ]
+}
+
 @test "-i on a sender whose receiver is stopped: both exit 1, the sender says why in one line" {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got lpid n
 	random_file "$f" 20000000
