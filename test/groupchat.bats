@@ -99,7 +99,6 @@ expect(a, "* mehmet left\n")
 a = conn()
 say(a, "/name mehmet")
 say(a, "hoşça kalın")
-time.sleep(0.3)
 a.close()
 '
 	[ "$status" -eq 0 ]
