@@ -1570,6 +1570,26 @@ stdin_unfinished(void)
 	return io.in_open && !opt.nostdin && !io.tty;
 }
 
+/*
+ * UDP has no stream to cut, only datagrams to lose: stdin holds bytes
+ * not sent, a file past its offset (FIONREAD's int would wrap with 2
+ * GiB left) or a pipe with bytes in it.  /dev/null holds none.
+ */
+static int
+stdin_holds(void)
+{
+	struct stat sb;
+	off_t at;
+	int k = 0;
+
+	if (!stdin_unfinished())
+		return 0;
+	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
+		return sb.st_size > at;
+	return ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
+}
+
 /* stdin has given its last byte: whatever reaches its end says so here. */
 static void
 stdin_ended(void)
@@ -2242,28 +2262,28 @@ send_fin(struct peer *p)
 }
 
 /*
- * Close p once what is left of it does not matter: it sent FIN and
- * nothing we send must reach it (a person at stdin, -d, a chat), or we
- * sent all, its kernel acknowledged it, and nobody wants what it says
- * (--send-only, stdout's reader gone).  Not over unread bytes, which
- * would turn the close into a reset: the route sees them first.
+ * Close p once neither direction matters: what it says has ended (FIN)
+ * or nobody wants it (--send-only, stdout's reader gone), and what we
+ * send has ended or need not reach it once it has gone quiet (a person
+ * at stdin, -d, a chat).  Not over unread bytes, which would turn the
+ * close into a reset (the route sees them first), and not before its
+ * kernel has acknowledged what we sent: no event says when, so look
+ * again shortly.
  */
 static void
 close_done(struct peer *p)
 {
 	int unread = 0;
 
-	if (p->life == INPUT_DONE && io.eof_leaves) {
-		peer_close(p, 0);
-	} else if (p->life == OUTPUT_DONE && !ss.route->owes(p) &&
-	    buf_len(&p->in) == 0) {
-		if (!p->err && (unacked(p->fd) > 0 ||
-		    (ioctl(p->fd, FIONREAD, &unread) == 0 && unread > 0))) {
-			tm.ack = ss.now + ACK_MS;	/* no event says so */
-			return;
-		}
-		peer_close(p, 0);
+	if (p->fd < 0 || (peer_reading(p) && (ss.route->owes(p) ||
+	    buf_len(&p->in) > 0)) || (peer_writing(p) && !io.eof_leaves))
+		return;
+	if (!p->err && (unacked(p->fd) > 0 || (peer_reading(p) &&
+	    ioctl(p->fd, FIONREAD, &unread) == 0 && unread > 0))) {
+		tm.ack = ss.now + ACK_MS;
+		return;
 	}
+	peer_close(p, 0);
 }
 
 /* The stuck rule: full this long while others wait, out with a reset. */
@@ -2682,7 +2702,7 @@ session_end(void)
 	unsigned long long held = buf_len(&io.q);
 	char what[128] = "", h[16];
 	struct peer *p;
-	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_unfinished());
+	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_holds());
 	int cut = 0, reset = 0, out, in, n = 0;
 
 	for (int i = 0; i < peers.n; i++) {
@@ -2706,6 +2726,9 @@ session_end(void)
 	if (cut && !n)
 		snprintf(what, sizeof(what), cut > 1 ? "%d peers had not "
 		    "finished" : "the peer had not finished", cut);
+	/* A single transfer whose peer never came did not happen. */
+	if (r->single && !peers.serials)
+		snprintf(what, sizeof(what), "no peer came");
 	if (*what && !ss.said)
 		say(0, "%s: %s%s", ss.stopping ? ss.why : "ending", what,
 		    reset > 1 ? "; connections reset" : reset ?
