@@ -79,10 +79,11 @@ sizes: ztpipe
 	if command -v "$$1" >/dev/null 2>&1; then \
 		$(MAKE) -s ztpipe-static || exit 1; s=ztpipe-static; \
 	else echo "no $$1: ztpipe-static left out" >&2; fi; \
-	for f in ztpipe $$s \
-	    $$([ ! -d dist ] || find dist -name 'ztpipe-*' -newer ztpipe.c | sort); do \
-		wc -c <"$$f" | awk -v f="$$f" \
-		    '{ printf "%-32s %7d bytes %6.1f KiB\n", f, $$1, $$1 / 1024 }'; \
+	[ ! -d dist ] || \
+	    s="$$s $$(find dist -name 'ztpipe-*' -newer ztpipe.c | sort)"; \
+	for f in ztpipe $$s; do \
+		wc -c <"$$f" | awk -v f="$$f" '{ printf \
+		    "%-32s %7d bytes %6.1f KiB\n", f, $$1, $$1 / 1024 }'; \
 	done
 
 ztpipe-san: ztpipe.c
