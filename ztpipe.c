@@ -456,22 +456,23 @@ buf_put(struct buf *b, const char *p, size_t len)
 }
 
 /*
- * How many of len queued bytes may go to stdout as one piece with -k:
- * up to the last newline, so lines from different peers never mix; all
- * of it when the peer is gone (final) or when the buffer is full with
- * no newline (a line longer than cap).  Pure, for the fuzzer.
+ * Where the len bytes queued at p may be cut to pass on whole lines, so
+ * that lines from different peers never mix: after the first newline
+ * in the first max bytes (first: a chat line at a time) or after the
+ * last one (-k: all whole lines at once).  With none there: all of
+ * them once the peer is gone (final), or max bytes when that many hold
+ * no newline (a longer line goes in pieces); else 0, wait for more.
+ * Pure, for the fuzzer.
  */
 static size_t
-line_span(const char *p, size_t len, int final, size_t cap)
+line_span(const char *p, size_t len, int final, size_t max, int first)
 {
-	size_t n;
+	size_t n = len < max ? len : max;
 
-	if (final)
-		return len;
-	for (n = len; n > 0; n--)
-		if (p[n - 1] == '\n')
-			return n;
-	return len >= cap ? len : 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[first ? i : n - 1 - i] == '\n')
+			return first ? i + 1 : n - i;
+	return final || len >= max ? n : 0;
 }
 
 /* ---- addresses and sockets ---- */
@@ -1514,7 +1515,7 @@ peer_wants(struct peer *p)
 
 	if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
 	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
-	    LINEMAX) == 0 && buf_grow(&p->in, LINEMAX) < 0)
+	    LINEMAX, 0) == 0 && buf_grow(&p->in, LINEMAX) < 0)
 		fail(errno, "realloc");
 	if (peer_reading(p) && buf_room(&p->in) > 0)
 		ev |= POLLIN;
@@ -1570,23 +1571,34 @@ stdin_unfinished(void)
 	return io.in_open && !opt.nostdin && !io.tty;
 }
 
+/* What is left to read of a regular file on stdin; -1 if it is none. */
+static long long
+stdin_file_left(void)
+{
+	struct stat sb;
+	off_t at;
+
+	if (fstat(STDIN_FILENO, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) < 0)
+		return -1;
+	return sb.st_size - at;
+}
+
 /*
  * UDP has no stream to cut, only datagrams to lose: stdin holds bytes
- * not sent, a file past its offset (FIONREAD's int would wrap with 2
- * GiB left) or a pipe with bytes in it.  /dev/null holds none.
+ * not sent, a file's rest (FIONREAD's int would wrap with 2 GiB left)
+ * or bytes in a pipe.  /dev/null holds none.
  */
 static int
 stdin_holds(void)
 {
-	struct stat sb;
-	off_t at;
+	long long left = stdin_file_left();
 	int k = 0;
 
 	if (!stdin_unfinished())
 		return 0;
-	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
-		return sb.st_size > at;
+	if (left >= 0)
+		return left > 0;
 	return ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
 }
 
@@ -1662,6 +1674,14 @@ stdout_open(void)
 		io.ofd = fd;
 		io.omax = SIZE_MAX;
 	}
+}
+
+/* chat, udp: stdout's own queue goes next, once stdout is free. */
+static void
+stdout_queue_own(void)
+{
+	if (!io.nout && buf_len(&io.q) > 0)
+		stdout_queue(&io.q, buf_len(&io.q));
 }
 
 /* Write the route's chunks, many in one writev, while stdout takes them. */
@@ -1993,7 +2013,7 @@ merge_move(void)
 		p = peers.p[(from + i) % peers.n];
 		final = !peer_reading(p);
 		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
-		    final, LINEMAX);
+		    final, LINEMAX, 0);
 		if (n == 0)
 			continue;	/* peer_wants grows a full buffer */
 		mg.rr = (from + i + 1) % peers.n;
@@ -2013,18 +2033,6 @@ merge_move(void)
 		if (mg.midline)
 			break;	/* its line goes on next, or a newline ends it */
 	}
-}
-
-/* The first line queued in b, or its rest once final or max long; 0 if none. */
-static size_t
-line_first(const struct buf *b, int final, size_t max)
-{
-	size_t len = buf_len(b) < max ? buf_len(b) : max;
-	const char *nl = memchr(b->data + b->start, '\n', len);
-
-	if (nl)
-		return nl - (b->data + b->start) + 1;
-	return (final || len >= max) ? len : 0;
 }
 
 /*
@@ -2097,17 +2105,18 @@ chat_move(void)
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
-		while ((n = line_first(&p->in, !peer_reading(p), LINEMAX)) &&
+		while ((n = line_span(p->in.data + p->in.start,
+		    buf_len(&p->in), !peer_reading(p), LINEMAX, 1)) &&
 		    chat_line(p, p->in.data + p->in.start, n))
 			p->in.start += n;
 	}
-	while ((n = line_first(&io.ring, !io.in_open, LINEMAX)) &&
+	while ((n = line_span(io.ring.data + io.ring.start,
+	    buf_len(&io.ring), !io.in_open, LINEMAX, 1)) &&
 	    chat_line(NULL, io.ring.data + io.ring.start, n)) {
 		io.ring.start += n;
 		io.ring_base += n;
 	}
-	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+	stdout_queue_own();
 }
 
 static void
@@ -2128,8 +2137,7 @@ chat_left(struct peer *p)
 	/* Reaping comes after the round's move(): queued now, the notice
 	 * is written at once, not at the next event (the last peer's:
 	 * never, as a stop with nothing queued does not wait). */
-	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+	stdout_queue_own();
 }
 
 /*
@@ -2167,8 +2175,7 @@ dgram_move(void)
 		io.ring_base += len;
 		dg.sent = 0;
 	}
-	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+	stdout_queue_own();
 }
 
 /* --send-only: a client's datagrams are all sent once stdin has ended. */
@@ -3278,8 +3285,6 @@ static void
 session_init(void)
 {
 	struct rlimit rl;
-	struct stat sb;
-	off_t at;
 	char host[256];
 	int fl;
 
@@ -3302,10 +3307,7 @@ session_init(void)
 	if (!io.in_open)
 		note("stdin is not open for reading: taken as closed");
 	/* -P: what is left to read of a regular file on stdin. */
-	ss.total = -1;
-	if (!opt.nostdin && fstat(STDIN_FILENO, &sb) == 0 &&
-	    S_ISREG(sb.st_mode) && (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
-		ss.total = sb.st_size - at;
+	ss.total = opt.nostdin ? -1 : stdin_file_left();
 	if (buf_init(&io.ring, ss.route->dgram ? ss.route->dgram : BUFSZ) < 0 ||
 	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");

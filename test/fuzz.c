@@ -38,39 +38,43 @@ check_port(const char *s)
 }
 
 /*
- * line_span: the first byte says final, the second the capacity; the
- * rest is the queue, copied to a block of its exact size so that ASan
- * sees any read past it.
+ * line_span: the first byte says final and first, the second the
+ * largest piece; the rest is the queue, copied to a block of its exact
+ * size so that ASan sees any read past it.
  */
 static void
 check_line_span(const uint8_t *data, size_t size)
 {
-	int final;
-	size_t cap, len, n;
+	int final, first;
+	size_t max, len, n, seen;
 	char *p;
 
 	if (size < 2)
 		return;
 	final = data[0] & 1;
-	cap = 1 + data[1];
+	first = data[0] & 2;
+	max = 1 + data[1];
 	len = size - 2;
+	seen = len < max ? len : max;
 	if (!(p = malloc(len ? len : 1)))
 		return;
 	memcpy(p, data + 2, len);
-	n = line_span(p, len, final, cap);
-	assert(n <= len);
-	if (final)
-		assert(n == len);
-	/* A piece is all there is or ends a line... */
-	assert(n == 0 || n == len || p[n - 1] == '\n');
-	/* ...and a full buffer always yields one, or -k stalls. */
-	if (len >= cap)
+	n = line_span(p, len, final, max, first);
+	assert(n <= seen);
+	/* A piece ends a line, or is all there is to see... */
+	assert(n == 0 || n == seen || p[n - 1] == '\n');
+	/* ...and a peer gone or a full piece always yields one, or the
+	 * route stalls. */
+	if ((final && len > 0) || len >= max)
 		assert(n > 0);
-	if (!final && len < cap) {
-		/* Up to and including the last newline, or nothing. */
-		assert(n == 0 || p[n - 1] == '\n');
-		assert(memchr(p + n, '\n', len - n) == NULL);
-	}
+	/* Nothing: no newline in sight. */
+	if (n == 0)
+		assert(memchr(p, '\n', seen) == NULL);
+	/* The first line only, or every whole line. */
+	if (n > 0 && p[n - 1] == '\n' && first)
+		assert(memchr(p, '\n', n - 1) == NULL);
+	if (n > 0 && p[n - 1] == '\n' && !first)
+		assert(memchr(p + n, '\n', seen - n) == NULL);
 	free(p);
 }
 
