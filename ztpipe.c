@@ -769,7 +769,7 @@ dial(const char *host, const char *port)
 		if (until)
 			say(err, "connect to %s", name);
 		zt_fail_hint((struct sockaddr *)&last, err);
-		exit(EXIT_NET);
+		fail(0, NULL);	/* said: the end has only -v's summary */
 	}
 	note("connected to %s", name);
 	return fd;
