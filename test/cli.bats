@@ -339,3 +339,9 @@ timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
 		[ "$status" -eq 1 ] || { echo "-w $t: status $status: $stderr"; false; }
 	done
 }
+
+@test "--send-only does not go with -k, --chat or -d" {
+	usage_fails "--send-only cannot be used with -k" -l -k --send-only
+	usage_fails "--send-only cannot be used with --chat" -l --chat --send-only
+	usage_fails "--send-only cannot be used with -d" -d --send-only 127.0.0.1
+}
