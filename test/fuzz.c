@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for ztpipe's pure functions: port, range and hex
- * parsing, -k line framing, chat sanitizing, CIDR matching and ZeroTier
+ * libFuzzer harness for ztpipe's pure functions: port, range, hex and
+ * time parsing, -k line framing, chat sanitizing, CIDR matching and ZeroTier
  * address math, each checked against what its comment promises.
  * "make fuzz" builds ./ztpipe-fuzz and runs it for 30 s; for longer:
  *	make fuzz FUZZ_SECONDS=600
@@ -149,6 +149,32 @@ check_ids(const char *s, const uint8_t *data, size_t size)
 	assert(a[0] == 0xfc && a[15] == 1 && !zt_ids(a, &w2, &n2));
 }
 
+/*
+ * A time: -1 or 1..INT_MAX ms (0 too: "0" is well formed, refused by
+ * number_opt); digits alone are seconds; what ms_text says of it parses
+ * back to it, its space left out.  Edits of a name to itself: none.
+ */
+static void
+check_time(const char *s)
+{
+	long long v = parse_ms(s);
+	const char *t;
+	char back[32];
+	size_t n = 0, len = strlen(s);
+
+	assert(v >= -1 && v <= INT_MAX);
+	if (is_number(s) && len <= 6)
+		assert(v == strtol(s, NULL, 10) * 1000);
+	if (v > 0) {
+		for (t = ms_text((int)v); *t && n < sizeof(back) - 1; t++)
+			if (*t != ' ')
+				back[n++] = *t;
+		back[n] = '\0';
+		assert(parse_ms(back) == v);
+	}
+	assert(edits(s, len, s) == (len <= 32 ? 0 : 33));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -162,6 +188,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_port(s);
 	check_cidr(s);
 	check_ids(s, data, size);
+	check_time(s);
 	free(s);
 
 	check_line_span(data, size);
