@@ -250,7 +250,9 @@ static struct timers {
 	long long stop;		/* a signal: leave by then though stdout lags */
 	long long accept;	/* out of fds: accept again then */
 	long long stuck;	/* the first peer to become stuck does then */
-	long long ack;		/* --send-only: look for the peer's ack then */
+	long long ack;		/* a clean close: look for the peer's ack then */
+	long long gone;		/* stdout's reader left: a byte from a peer
+				 * until then is a loss, silence is not */
 	long long progress;	/* -P: draw again then */
 	long long last_data;	/* -i: when bytes last moved */
 } tm;
@@ -1816,6 +1818,7 @@ stdout_gone(void)
 {
 	if (io.nout)
 		fail(0, NULL);
+	tm.gone = ss.now + STOP_MS;	/* see stream_owes */
 	stdout_close();
 }
 
@@ -2231,12 +2234,18 @@ dgram_over(void)
 	return opt.send_only && !io.in_open && buf_len(&io.ring) == 0;
 }
 
-/* pipe, merge: a peer's bytes go to stdout, wanted while it is there. */
+/*
+ * pipe, merge: a peer's bytes go to stdout, wanted while its reader is
+ * there.  Once it has left with nothing untaken, the peer's next word
+ * decides: a byte is a loss, FIN a clean end; silence for STOP_MS (or a
+ * stop) is no loss either.
+ */
 static int
 stream_owes(const struct peer *p)
 {
 	(void)p;
-	return io.out_open && !opt.send_only;
+	return !opt.send_only && (io.out_open ||
+	    (!ss.stopping && ss.now < tm.gone));
 }
 
 /* chat: a peer's lines go to the others, wanted whoever reads stdout. */
@@ -2505,6 +2514,7 @@ poll_timeout(void)
 {
 	int idle = idle_limit();
 	long long t[] = { tm.wait, tm.accept, tm.stuck, tm.ack, tm.progress,
+	    tm.gone > ss.now ? tm.gone : 0,
 	    idle && peers.serials ? tm.last_data + idle : 0,
 	    ss.stopping ? (queued() ? tm.stop : ss.now) : 0 };
 	long long next = 0;
