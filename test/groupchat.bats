@@ -256,6 +256,71 @@ expect(a, "left\n")
 	grep -q 'not reading for 1.5 s, dropped' "$LISTEN_ERR"
 }
 
+# srv_has PATTERN N: until the server's stdout has N lines matching (10 s).
+srv_has() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(grep -c -- "$1" "$BATS_TEST_TMPDIR/srv.out")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "srv.out has not $2 lines with '$1'" >&2
+	return 1
+}
+
+@test "a pasted 10 KB line is relayed whole, and its sender still chats and leaves" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined\n")
+say(a, "L" * 10000)
+say(a, "after")
+expect(b, "[127.0.0.1] " + "L" * 10000 + "\n")
+expect(b, "[127.0.0.1] after\n")
+a.close()
+expect(b, "* 127.0.0.1 left\n")
+b.close()
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the server saw it all too, and both leave
+	srv_has 'left$' 2
+	grep -qx "\[127.0.0.1\] $(printf 'L%.0s' {1..10000})" "$BATS_TEST_TMPDIR/srv.out"
+	grep -qx '\[127.0.0.1\] after' "$BATS_TEST_TMPDIR/srv.out"
+	# nobody is left in the chat: a stop cuts nothing
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 10
+	cat "$LISTEN_ERR"
+	[ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "three clients that each paste a 100 KB line do not lock out -m 3" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat -m 3 127.0.0.1 0
+	run chat_py '
+big = [conn() for _ in range(3)]
+for s in big:
+    say(s, "P" * 100000)
+    s.shutdown(socket.SHUT_WR)
+for s in big:	# each is seen to leave, and closed: EOF
+    s.settimeout(10)
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+d = conn(); e = conn()
+expect(d, "joined\n")
+say(d, "room for us")
+expect(e, "[127.0.0.1] room for us\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	srv_has 'room for us$' 1
+	# all three were seen to leave before the fourth came
+	[ "$(sed '/room for us$/q' "$BATS_TEST_TMPDIR/srv.out" | grep -c ' left$')" -eq 3 ]
+	[ "$(tr -cd P <"$BATS_TEST_TMPDIR/srv.out" | wc -c)" -eq 300000 ]
+	run ! grep -q refused "$LISTEN_ERR"
+}
+
 
 
 @test "a three-party chat in terminals, in Turkish, with names and notices" {
