@@ -352,6 +352,39 @@ expect(e, "[127.0.0.1] room for us\n")
 	tm_quit
 }
 
+@test "a chat server whose terminal is paused (Ctrl-S) still relays, and lets a third client in" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	TMUX_SOCK=ztpipe-gc-$$-$BATS_TEST_NUMBER
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	local err=$BATS_TEST_TMPDIR/srv.err
+	tm new-session -d -s srv -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' -l --chat -v 127.0.0.1 0 2>'$err'"
+	wait_for_file "$err" 'listening on'
+	PORT=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$err")
+	tm send-keys -t srv C-s		# output paused: a write to it waits
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+line = "x" * 1000
+# 3 MB of chat: far more than the paused terminal holds
+for i in range(3000):
+    say(a, "%d %s" % (i, line))
+    if i % 100 == 99:
+        expect(b, "%d %s\n" % (i, line))
+say(b, "still there?")
+expect(a, "still there?\n")
+c = conn()
+expect(a, "joined\n")
+say(c, "hello from c")
+expect(b, "hello from c\n")
+'
+	tm send-keys -t srv C-q
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q 'stdout is not keeping up: chat lines for it dropped' "$err"
+	screen_has srv 'joined'
+}
+
 teardown() {
 	[ -z "${TMUX_SOCK:-}" ] || tm_quit
 	stop_bg
