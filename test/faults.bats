@@ -160,6 +160,78 @@ netns_pair() {
 	done
 }
 
+@test "a -d listener leaves a stdin it shares alone: the pipe's other reader counts every byte" {
+	local port pidf=$BATS_TEST_TMPDIR/pid
+	port=$(free_port)
+	# Most of the pipe's bytes come once ztpipe listens: by then it has
+	# set up its stdin, whatever it does to it.
+	run --separate-stderr bash -c '
+port=$1 z=$2 pidf=$3
+{ head -c 1000000 /dev/zero
+  for ((i = 0; i < 200; i++)); do
+    ss -Hltn "sport = :$port" | grep -q . && break
+    sleep 0.05
+  done
+  head -c 2000000 /dev/zero; } |
+{ timeout 10 "$z" -ld 127.0.0.1 "$port" <&0 >/dev/null 2>"$pidf.err" 3>&- &
+  echo $! >"$pidf"; wc -c; }' _ "$port" "$ZTPIPE" "$pidf"
+	echo "wc: status $status: $output $stderr"
+	cat "$pidf.err"
+	# ztpipe is still there, listening: stop it now
+	kill -0 "$(cat "$pidf")"
+	kill "$(cat "$pidf")"
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 3000000 ]
+	[ -z "$stderr" ]
+}
+
+@test "a listener's stdout shared with another writer: that writer's 3 MB all reach a slow reader" {
+	local port d=$BATS_TEST_TMPDIR
+	port=$(free_port)
+	mkfifo "$d/in"	# the client's stdin, open until the writer is done
+	run --separate-stderr bash -c '
+port=$1 z=$2 d=$3
+seen() {	# seen TEXT: the listener has said it (10 s)
+  for ((i = 0; i < 200; i++)); do
+    grep -q "$1" "$d/listen.err" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+{ timeout 30 "$z" -l -v 127.0.0.1 "$port" </dev/null 2>"$d/listen.err" 3>&- &
+  l=$!
+  seen "listening on"
+  exec 5<>"$d/in"
+  timeout 30 "$z" 127.0.0.1 "$port" <"$d/in" >/dev/null 2>"$d/client.err" \
+      3>&- 5>&- &
+  c=$!
+  # the listener has accepted: its loop runs while the writer writes
+  seen "connection from"
+  head -c 3000000 /dev/zero
+  echo "writer $?" >"$d/writer"
+  exec 5>&-
+  wait "$c"; echo "client $?" >"$d/client"
+  wait "$l"; echo "listener $?" >"$d/listener"
+} | "$4" -c "
+import sys, time
+n = 0
+while True:
+    b = sys.stdin.buffer.raw.read(4096)
+    if not b:
+        break
+    n += len(b)
+    time.sleep(0.0005)
+print(n)"' _ "$port" "$ZTPIPE" "$d" "$PYTHON"
+	echo "reader: status $status: $output $stderr"
+	cat "$d/writer" "$d/client" "$d/listener" "$d/listen.err" "$d/client.err"
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 3000000 ]
+	[ -z "$stderr" ]
+	[ "$(cat "$d/writer")" = "writer 0" ]
+	[ "$(cat "$d/client")" = "client 0" ]
+	[ "$(cat "$d/listener")" = "listener 0" ]
+}
+
 # listen_plain ARGS...: "ztpipe -l -v ARGS" in the background with the
 # caller's own redirections of stdin (start_bg keeps them); stdout in
 # listen.out; sets LISTEN_PID and PORT once it listens.
