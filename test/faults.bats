@@ -417,6 +417,40 @@ interrupted_sender() {
 	done
 }
 
+@test "a sender whose stdin pipe is open but quiet, stopped by SIGTERM or -i: a reset, both ends exit 1" {
+	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got in err how sender
+	random_file "$f" 1000000
+	for how in TERM idle; do
+		in=$BATS_TEST_TMPDIR/in.$how err=$BATS_TEST_TMPDIR/err.$how
+		mkfifo "$in"
+		# the whole file, then a pipe that stays open and says nothing
+		# (tar waiting on a disk): the stream has not ended
+		start_bg bash -c 'exec >"$2"; cat "$1"; exec sleep 30' _ "$f" "$in"
+		LISTEN_OUT=$got listen_bg 127.0.0.1 0
+		if [ "$how" = TERM ]; then
+			start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$in" 2>"$err"
+			sender=$BG_PID
+			wait_for_size "$got" 1000000
+			kill -TERM "$(ztpipe_pid "$sender")"
+		else
+			start_bg timeout 20 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" <"$in" 2>"$err"
+			sender=$BG_PID
+		fi
+		wait_exit "$sender" 10
+		echo "$how: sender: status $EXIT_STATUS: $(cat "$err")"
+		[ "$EXIT_STATUS" -eq 1 ]
+		# every byte came, yet the receiver must not take it for the end
+		wait_exit "$LISTEN_PID" 10
+		echo "$how: receiver: status $EXIT_STATUS: $(grep -v 'listening on\|connection from' "$LISTEN_ERR")"
+		[ "$EXIT_STATUS" -eq 1 ]
+		[ "$(sha "$got")" = "$(sha "$f")" ]
+		grep -q "127.0.0.1 port [0-9]*: Connection reset by peer$" "$LISTEN_ERR"
+		[ "$(cat "$err")" = "ztpipe: $([ "$how" = TERM ] && echo 'signal 15' ||
+		    echo 'no data for 1 s'): data unsent; connection reset" ]
+		stop_bg
+	done
+}
+
 @test "under nohup a hangup does not end a transfer: the file arrives whole" {
 	local f=$BATS_TEST_TMPDIR/payload in=$BATS_TEST_TMPDIR/in sender
 	random_file "$f" 3000000
