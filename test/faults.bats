@@ -451,6 +451,58 @@ interrupted_sender() {
 	done
 }
 
+@test "as an ssh ProxyCommand: pipes closed then a hangup at once, after a whole exchange: status 0, nothing said, 10 times" {
+	# ssh's way: it has read the reply, sent its last bytes, closes
+	# both pipes and sends SIGHUP at once.  The server replies to a
+	# line and closes after our EOF, and must see that EOF, not a reset.
+	run timeout 120 "$PYTHON" -c '
+import signal, socket, subprocess, sys, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+ends = []
+def serve():
+    while True:
+        c, _ = srv.accept()
+        line = b""
+        while not line.endswith(b"\n"):
+            b = c.recv(1)
+            if not b:
+                break
+            line += b
+        c.sendall(b"reply to " + line)
+        try:
+            while c.recv(65536):
+                pass
+            ends.append("EOF")
+        except ConnectionResetError:
+            ends.append("reset")
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+bad = 0
+for i in range(10):
+    p = subprocess.Popen([sys.argv[1], "127.0.0.1", str(srv.getsockname()[1])],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(b"hello %d\n" % i)
+    p.stdin.flush()
+    reply = p.stdout.readline()
+    p.stdin.close()
+    p.stdout.close()
+    p.send_signal(signal.SIGHUP)
+    err = p.stderr.read()
+    rc = p.wait(10)
+    while len(ends) <= i:	# the server has seen our end
+        threading.Event().wait(0.01)
+    print("run %d: status %d, server saw %s, reply %r, stderr %r"
+          % (i, rc, ends[i], reply, err))
+    bad += rc != 0 or err != b"" or ends[i] != "EOF" or \
+        reply != b"reply to hello %d\n" % i
+sys.exit(bad)' "$ZTPIPE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "under nohup a hangup does not end a transfer: the file arrives whole" {
 	local f=$BATS_TEST_TMPDIR/payload in=$BATS_TEST_TMPDIR/in sender
 	random_file "$f" 3000000
