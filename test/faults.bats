@@ -754,6 +754,25 @@ s.close()' "$PORT"
 	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
 }
 
+@test "an urgent (MSG_OOB) byte arrives in its place with stdout a file (the copy path)" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
+	run timeout 10 "$PYTHON" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"before\n"); time.sleep(0.3)
+s.send(b"!", socket.MSG_OOB)
+s.sendall(b"after\n")
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):	# until the listener ends too: a clean EOF
+    pass
+s.close()' "$PORT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
+}
+
 @test "a second signal ends it at once, without the 2 s flush" {
 	# stdout is a FIFO nobody reads, so the flush after the first
 	# signal could only wait out its 2 s.
