@@ -148,6 +148,22 @@ stopped_while_dialling() {
 	[ ! -s "$BATS_TEST_TMPDIR/err" ]
 }
 
+@test "stdout's reader leaves while the peer still sends: the receiver exits 1 every time of 20, the sender sees the reset" {
+	local round
+	for ((round = 1; round <= 20; round++)); do
+		LISTEN_IN=/dev/zero LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+		run bash -c "timeout 10 '$ZTPIPE' 127.0.0.1 $PORT </dev/null \
+		    2>'$BATS_TEST_TMPDIR/err' | head -c 10 | wc -c; echo \${PIPESTATUS[0]}"
+		wait_exit "$LISTEN_PID" 10
+		echo "round $round: receiver ${lines[1]}, sender $EXIT_STATUS"
+		[ "${lines[0]}" = 10 ]
+		# bytes it did not take kept coming: an error, never a clean end
+		[ "${lines[1]}" = 1 ]
+		[ ! -s "$BATS_TEST_TMPDIR/err" ]
+		[ "$EXIT_STATUS" -eq 1 ]
+	done
+}
+
 @test "stdout that is /dev/full: a clear message and status 1" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 100000
