@@ -2696,7 +2696,8 @@ splice_run(void)
 	struct flow fl[2] = {
 		{ STDIN_FILENO, p->fd, !opt.nostdin && splice_fd(STDIN_FILENO),
 		    STDIN_FILENO },
-		{ p->fd, io.ofd, splice_fd(io.ofd), p->fd } };
+		/* --send-only drops what the peer says: pipe_move does. */
+		{ p->fd, io.ofd, !opt.send_only && splice_fd(io.ofd), p->fd } };
 	struct pollfd pfd[4];
 	int on[2], timeout;
 

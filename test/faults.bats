@@ -161,6 +161,78 @@ netns_pair() {
 	done
 }
 
+@test "a -d listener leaves a stdin it shares alone: the pipe's other reader counts every byte" {
+	local port pidf=$BATS_TEST_TMPDIR/pid
+	port=$(free_port)
+	# Most of the pipe's bytes come once ztpipe listens: by then it has
+	# set up its stdin, whatever it does to it.
+	run --separate-stderr bash -c '
+port=$1 z=$2 pidf=$3
+{ head -c 1000000 /dev/zero
+  for ((i = 0; i < 200; i++)); do
+    ss -Hltn "sport = :$port" | grep -q . && break
+    sleep 0.05
+  done
+  head -c 2000000 /dev/zero; } |
+{ timeout 10 "$z" -ld 127.0.0.1 "$port" <&0 >/dev/null 2>"$pidf.err" 3>&- &
+  echo $! >"$pidf"; wc -c; }' _ "$port" "$ZTPIPE" "$pidf"
+	echo "wc: status $status: $output $stderr"
+	cat "$pidf.err"
+	# ztpipe is still there, listening: stop it now
+	kill -0 "$(cat "$pidf")"
+	kill "$(cat "$pidf")"
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 3000000 ]
+	[ -z "$stderr" ]
+}
+
+@test "a listener's stdout shared with another writer: that writer's 3 MB all reach a slow reader" {
+	local port d=$BATS_TEST_TMPDIR
+	port=$(free_port)
+	mkfifo "$d/in"	# the client's stdin, open until the writer is done
+	run --separate-stderr bash -c '
+port=$1 z=$2 d=$3
+seen() {	# seen TEXT: the listener has said it (10 s)
+  for ((i = 0; i < 200; i++)); do
+    grep -q "$1" "$d/listen.err" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+{ timeout 30 "$z" -l -v 127.0.0.1 "$port" </dev/null 2>"$d/listen.err" 3>&- &
+  l=$!
+  seen "listening on"
+  exec 5<>"$d/in"
+  timeout 30 "$z" 127.0.0.1 "$port" <"$d/in" >/dev/null 2>"$d/client.err" \
+      3>&- 5>&- &
+  c=$!
+  # the listener has accepted: its loop runs while the writer writes
+  seen "connection from"
+  head -c 3000000 /dev/zero
+  echo "writer $?" >"$d/writer"
+  exec 5>&-
+  wait "$c"; echo "client $?" >"$d/client"
+  wait "$l"; echo "listener $?" >"$d/listener"
+} | "$4" -c "
+import sys, time
+n = 0
+while True:
+    b = sys.stdin.buffer.raw.read(4096)
+    if not b:
+        break
+    n += len(b)
+    time.sleep(0.0005)
+print(n)"' _ "$port" "$ZTPIPE" "$d" "$PYTHON"
+	echo "reader: status $status: $output $stderr"
+	cat "$d/writer" "$d/client" "$d/listener" "$d/listen.err" "$d/client.err"
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 3000000 ]
+	[ -z "$stderr" ]
+	[ "$(cat "$d/writer")" = "writer 0" ]
+	[ "$(cat "$d/client")" = "client 0" ]
+	[ "$(cat "$d/listener")" = "listener 0" ]
+}
+
 # listen_plain ARGS...: "ztpipe -l -v ARGS" in the background with the
 # caller's own redirections of stdin (start_bg keeps them); stdout in
 # listen.out; sets LISTEN_PID and PORT once it listens.
@@ -344,6 +416,92 @@ interrupted_sender() {
 	for sig in QUIT USR1 ALRM; do
 		interrupted_sender "$sig"
 	done
+}
+
+@test "a sender whose stdin pipe is open but quiet, stopped by SIGTERM or -i: a reset, both ends exit 1" {
+	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got in err how sender
+	random_file "$f" 1000000
+	for how in TERM idle; do
+		in=$BATS_TEST_TMPDIR/in.$how err=$BATS_TEST_TMPDIR/err.$how
+		mkfifo "$in"
+		# the whole file, then a pipe that stays open and says nothing
+		# (tar waiting on a disk): the stream has not ended
+		start_bg bash -c 'exec >"$2"; cat "$1"; exec sleep 30' _ "$f" "$in"
+		LISTEN_OUT=$got listen_bg 127.0.0.1 0
+		if [ "$how" = TERM ]; then
+			start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$in" 2>"$err"
+			sender=$BG_PID
+			wait_for_size "$got" 1000000
+			kill -TERM "$(ztpipe_pid "$sender")"
+		else
+			start_bg timeout 20 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" <"$in" 2>"$err"
+			sender=$BG_PID
+		fi
+		wait_exit "$sender" 10
+		echo "$how: sender: status $EXIT_STATUS: $(cat "$err")"
+		[ "$EXIT_STATUS" -eq 1 ]
+		# every byte came, yet the receiver must not take it for the end
+		wait_exit "$LISTEN_PID" 10
+		echo "$how: receiver: status $EXIT_STATUS: $(grep -v 'listening on\|connection from' "$LISTEN_ERR")"
+		[ "$EXIT_STATUS" -eq 1 ]
+		[ "$(sha "$got")" = "$(sha "$f")" ]
+		grep -q "127.0.0.1 port [0-9]*: Connection reset by peer$" "$LISTEN_ERR"
+		[ "$(cat "$err")" = "ztpipe: $([ "$how" = TERM ] && echo 'signal 15' ||
+		    echo 'no data for 1 s'): data unsent; connection reset" ]
+		stop_bg
+	done
+}
+
+@test "as an ssh ProxyCommand: pipes closed then a hangup at once, after a whole exchange: status 0, nothing said, 10 times" {
+	# ssh's way: it has read the reply, sent its last bytes, closes
+	# both pipes and sends SIGHUP at once.  The server replies to a
+	# line and closes after our EOF, and must see that EOF, not a reset.
+	run timeout 120 "$PYTHON" -c '
+import signal, socket, subprocess, sys, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+ends = []
+def serve():
+    while True:
+        c, _ = srv.accept()
+        line = b""
+        while not line.endswith(b"\n"):
+            b = c.recv(1)
+            if not b:
+                break
+            line += b
+        c.sendall(b"reply to " + line)
+        try:
+            while c.recv(65536):
+                pass
+            ends.append("EOF")
+        except ConnectionResetError:
+            ends.append("reset")
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+bad = 0
+for i in range(10):
+    p = subprocess.Popen([sys.argv[1], "127.0.0.1", str(srv.getsockname()[1])],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(b"hello %d\n" % i)
+    p.stdin.flush()
+    reply = p.stdout.readline()
+    p.stdin.close()
+    p.stdout.close()
+    p.send_signal(signal.SIGHUP)
+    err = p.stderr.read()
+    rc = p.wait(10)
+    while len(ends) <= i:	# the server has seen our end
+        threading.Event().wait(0.01)
+    print("run %d: status %d, server saw %s, reply %r, stderr %r"
+          % (i, rc, ends[i], reply, err))
+    bad += rc != 0 or err != b"" or ends[i] != "EOF" or \
+        reply != b"reply to hello %d\n" % i
+sys.exit(bad)' "$ZTPIPE"
+	echo "$output"
+	[ "$status" -eq 0 ]
 }
 
 @test "under nohup a hangup does not end a transfer: the file arrives whole" {
@@ -594,6 +752,25 @@ s.close()' "$PORT"
 	[ "$EXIT_STATUS" -eq 0 ]
 	wait_exit "$cat_pid" 10
 	# every byte, the urgent one in its place (SO_OOBINLINE)
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
+}
+
+@test "an urgent (MSG_OOB) byte arrives in its place with stdout a file (the copy path)" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
+	run timeout 10 "$PYTHON" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"before\n"); time.sleep(0.3)
+s.send(b"!", socket.MSG_OOB)
+s.sendall(b"after\n")
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):	# until the listener ends too: a clean EOF
+    pass
+s.close()' "$PORT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
 	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
 }
 
