@@ -2567,6 +2567,8 @@ run(void)
 			if (!pfd || !polled)
 				fail(errno, "calloc");
 		}
+		/* cppcheck cannot see that fail() ends through session_end. */
+		/* cppcheck-suppress nullPointerRedundantCheck */
 		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
 		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? 0 : -1,
 		    POLLIN, 0 };
