@@ -818,9 +818,10 @@ send_all(SOCKET s, const char *b, DWORD n)
 
 /*
  * stdin to the loop.  A pipe's writer gone is its end; a console's ^Z
- * line reads as 0 bytes, a file's end too, but a pipe gives 0 bytes for
- * a writer's empty write.  A read cut by Ctrl-C is tried again: the
- * console event is the loop's news, not stdin's end.
+ * line reads as 0 bytes, a file's end too, and a pipe's under wine;
+ * but a pipe whose writer is still there gives 0 bytes for an empty
+ * write.  A read cut by Ctrl-C is tried again: the console event is
+ * the loop's news, not stdin's end.
  */
 static DWORD WINAPI
 stdin_relay(LPVOID arg)
@@ -834,7 +835,8 @@ stdin_relay(LPVOID arg)
 				continue;
 			break;
 		}
-		if (n == 0 && pipe)
+		if (n == 0 && pipe && PeekNamedPipe(rin.h, NULL, 0, NULL, NULL,
+		    NULL))
 			continue;
 		if (n == 0)
 			break;
