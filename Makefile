@@ -34,7 +34,7 @@ SHA256 = sha256sum
 # of its own, but for the tests tagged unix (terminals, Unix signals,
 # /proc, namespaces).
 WINCC = x86_64-w64-mingw32-gcc
-WINLIBS = -lws2_32 -liphlpapi
+WINLIBS = -lws2_32 -liphlpapi -lshell32
 WINE = wine
 WINEPREFIX = $$(pwd)/wine-prefix
 # make dist: what a packager needs.

@@ -33,6 +33,7 @@
 #include <ws2tcpip.h>
 #include <iphlpapi.h>
 #include <windows.h>
+#include <shellapi.h>
 #include <io.h>
 #else
 #include <sys/socket.h>
@@ -320,6 +321,7 @@ static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
 
 /* Forward declarations: only those the order of the sections needs. */
 static void die(int status, int errnum, const char *fmt, ...) NORETURN;
+static void say(int errnum, const char *fmt, ...);
 static void fail(int errnum, const char *fmt, ...) NORETURN;
 static void usage_error(const char *fmt, ...) NORETURN;
 static void session_end(void) NORETURN;
@@ -355,6 +357,8 @@ static struct relay {
 	HANDLE h;		/* the console, pipe or file */
 	SOCKET s;		/* the thread's end of the pair */
 	HANDLE thread;
+	volatile int err;	/* stdout's: why a write failed, as errno */
+	int told;		/* and stdout_write has said so */
 	char buf[64 * 1024];
 } rin, rout;
 
@@ -422,6 +426,18 @@ w_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (connect(fd, sa, len) == 0)
 		return 0;
 	errno = WSAGetLastError() == WSAEWOULDBLOCK ? EINPROGRESS :
+	    errno_of(WSAGetLastError());
+	return -1;
+}
+
+/* A port another program holds with SO_EXCLUSIVEADDRUSE (as ours does),
+ * or one Windows reserves, is refused as WSAEACCES: it is in use. */
+static int
+w_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	if (bind(fd, sa, len) == 0)
+		return 0;
+	errno = WSAGetLastError() == WSAEACCES ? EADDRINUSE :
 	    errno_of(WSAGetLastError());
 	return -1;
 }
@@ -545,41 +561,81 @@ w_gai_strerror(int e)
 	}
 }
 
+/* A set for select(): an fd_set of any size, as Winsock allows. */
+struct sockset {
+	u_int n;
+	SOCKET s[];
+};
+
+static int
+in_set(const struct sockset *set, SOCKET s)
+{
+	for (u_int i = 0; i < set->n; i++)
+		if (set->s[i] == s)
+			return 1;
+	return 0;
+}
+
 /*
- * WSAPoll marks entries with INVALID_SOCKET POLLNVAL under wine (where
- * Windows skips them), and fails on an empty set instead of sleeping:
- * only real sockets are passed on.
+ * poll() on select().  WSAPoll reports a peer's FIN as POLLHUP whatever
+ * was asked, so a loop that waits to write to a peer that has sent FIN
+ * would spin while it is full; WSAPoll also fails on an empty set, marks
+ * INVALID_SOCKET POLLNVAL under wine (Windows skips it), and missed
+ * failed connects before Windows 10 2004.  select() waits for what is
+ * asked.  An entry that asks for nothing (stdout's, to learn that its
+ * reader left) waits to be readable: its relay never sends, so that is
+ * the relay gone, POLLHUP.
  */
 static int
 w_poll(struct pollfd *p, unsigned long n, int ms)
 {
-	static WSAPOLLFD *q;
+	static struct sockset *set[3];	/* read, write, except */
 	static unsigned long cap;
-	unsigned long i, k = 0;
-	WSAPOLLFD *grown;
-	int r;
+	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
+	struct sockset *grown;
+	unsigned long i;
+	int k = 0;
 
-	if (n > cap) {
-		if (!(grown = realloc(q, n * sizeof(*q))))
+	for (int j = 0; j < 3 && n > cap; j++) {
+		if (!(grown = realloc(set[j], sizeof(**set) + n *
+		    sizeof(SOCKET))))
 			return -1;
-		q = grown;
-		cap = n;
+		set[j] = grown;
 	}
+	cap = n > cap ? n : cap;
+	if (!cap)
+		return 0;
+	set[0]->n = set[1]->n = set[2]->n = 0;
 	for (i = 0; i < n; i++) {
 		p[i].revents = 0;
-		if (p[i].fd != INVALID_SOCKET)
-			q[k++] = p[i];
+		if (p[i].fd == INVALID_SOCKET)
+			continue;
+		if ((p[i].events & POLLIN) || !p[i].events)
+			set[0]->s[set[0]->n++] = p[i].fd;
+		if (p[i].events & POLLOUT) {
+			set[1]->s[set[1]->n++] = p[i].fd;
+			set[2]->s[set[2]->n++] = p[i].fd;
+		}
 	}
-	if (k == 0) {
+	if (set[0]->n + set[1]->n == 0) {
 		Sleep(ms < 0 ? INFINITE : (DWORD)ms);
 		return 0;
 	}
-	if ((r = WSAPoll(q, k, ms)) < 0)
+	if (select(0, (fd_set *)set[0], (fd_set *)set[1], (fd_set *)set[2],
+	    ms < 0 ? NULL : &tv) == SOCKET_ERROR)
 		return wsa_fail();
-	for (i = 0, k = 0; i < n; i++)
-		if (p[i].fd != INVALID_SOCKET)
-			p[i].revents = q[k++].revents;
-	return r;
+	for (i = 0; i < n; i++) {
+		if (p[i].fd == INVALID_SOCKET)
+			continue;
+		if (in_set(set[0], p[i].fd))
+			p[i].revents |= p[i].events ? POLLIN : POLLHUP;
+		if (in_set(set[1], p[i].fd))
+			p[i].revents |= POLLOUT;
+		if (in_set(set[2], p[i].fd))
+			p[i].revents |= POLLERR;
+		k += p[i].revents != 0;
+	}
+	return k;
 }
 
 struct iovec {
@@ -597,6 +653,10 @@ struct msghdr {
 	int msg_flags;
 };
 
+/*
+ * stdout's writes, to its relay: a relay that has failed says why in
+ * rout.err; its reset is the reader gone, EPIPE, as a pipe says.
+ */
 static ssize_t
 w_sendmsg(int fd, const struct msghdr *m, int flags)
 {
@@ -609,9 +669,13 @@ w_sendmsg(int fd, const struct msghdr *m, int flags)
 		b[i].len = m->msg_iov[i].iov_len > INT_MAX ? INT_MAX :
 		    (ULONG)m->msg_iov[i].iov_len;
 	}
-	if (WSASend(fd, b, k, &n, flags, NULL, NULL) != 0)
-		return wsa_fail();
-	return n;
+	if (WSASend(fd, b, k, &n, flags, NULL, NULL) == 0)
+		return n;
+	if (wsa_fail() < 0 && (errno == ECONNRESET || errno == ECONNABORTED)) {
+		errno = rout.err ? rout.err : EPIPE;
+		rout.told = 1;
+	}
+	return -1;
 }
 
 static ssize_t
@@ -721,7 +785,7 @@ setrlimit(int res, const struct rlimit *rl)
 #define getsockopt	w_getsockopt
 #define setsockopt(fd, l, o, v, n)	w_ok(setsockopt(fd, l, o, \
 				    (const char *)(v), n))
-#define bind(fd, sa, n)		w_ok(bind(fd, sa, n))
+#define bind		w_bind
 #define listen(fd, n)		w_ok(listen(fd, n))
 #define shutdown(fd, how)	w_ok(shutdown(fd, how))
 #define getsockname(fd, sa, n)	w_ok(getsockname(fd, sa, n))
@@ -740,17 +804,36 @@ enum { EXCLUSIVEADDRUSE = SO_EXCLUSIVEADDRUSE };	/* ~SO_REUSEADDR */
 #undef SO_REUSEADDR
 #define SO_REUSEADDR	EXCLUSIVEADDRUSE
 
-/* Winsock first, and binary stdio: no \r before each \n, no ^Z end. */
+/*
+ * Winsock first; binary stdio: no \r before each \n, no ^Z end; and the
+ * arguments as typed, in UTF-8: the C runtime's argv is in the ANSI code
+ * page, where a name like "Şule" or an option like -ş loses letters.
+ */
 static void
-win_start(void)
+win_start(int *argc, char ***argv)
 {
 	WSADATA wsa;
-	int e;
+	wchar_t **w;
+	char **a;
+	int e, n, len;
 
 	if ((e = WSAStartup(MAKEWORD(2, 2), &wsa)) != 0)
 		die(EXIT_NET, errno_of(e), "WSAStartup");
 	for (int fd = 0; fd < 3; fd++)
 		(void)_setmode(fd, _O_BINARY);
+	if (!(w = CommandLineToArgvW(GetCommandLineW(), &n)) ||
+	    !(a = calloc(n + 1, sizeof(*a))))
+		return;
+	for (int i = 0; i < n; i++) {
+		len = WideCharToMultiByte(CP_UTF8, 0, w[i], -1, NULL, 0, NULL,
+		    NULL);
+		if (len <= 0 || !(a[i] = malloc(len)))
+			return;
+		WideCharToMultiByte(CP_UTF8, 0, w[i], -1, a[i], len, NULL, NULL);
+	}
+	LocalFree(w);
+	*argc = n;
+	*argv = a;
 }
 
 /*
@@ -857,7 +940,7 @@ static DWORD WINAPI
 stdout_relay(LPVOID arg)
 {
 	struct linger lg = { 1, 0 };
-	DWORD w;
+	DWORD w, e;
 	int n;
 
 	(void)arg;
@@ -865,12 +948,19 @@ stdout_relay(LPVOID arg)
 		for (int off = 0; off < n; off += w)
 			if (!WriteFile(rout.h, rout.buf + off, n - off, &w,
 			    NULL)) {
+				e = GetLastError();
+				rout.err = e == ERROR_DISK_FULL ||
+				    e == ERROR_HANDLE_DISK_FULL ? ENOSPC :
+				    e == ERROR_BROKEN_PIPE ||
+				    e == ERROR_NO_DATA ? EPIPE : EIO;
 				setsockopt(rout.s, SOL_SOCKET, SO_LINGER, &lg,
 				    sizeof(lg));
 				closesocket(rout.s);
 				return 1;
 			}
-	if (GetFileType(rout.h) == FILE_TYPE_PIPE)
+	/* A socket is shut down (a pipe refuses that), a pipe closed. */
+	if (GetFileType(rout.h) == FILE_TYPE_PIPE &&
+	    shutdown((SOCKET)rout.h, SD_SEND) != 0)
 		(void)_close(STDOUT_FILENO);
 	return 0;
 }
@@ -894,7 +984,9 @@ relay_start(struct relay *r, int fd, LPTHREAD_START_ROUTINE fn)
 /*
  * At exit: what the loop wrote to stdout is in the pair, not yet with
  * its reader, as bytes in a pipe are on Unix; but they die with us,
- * so wait for the relay to write them (a stop: STOP_MS at most).
+ * so wait for the relay to write them (a stop: STOP_MS at most).  Bytes
+ * it could not write are lost: status 1, and why unless the reader
+ * left (EPIPE, quiet as on Unix).
  */
 static void
 relay_flush(void)
@@ -902,6 +994,11 @@ relay_flush(void)
 	if (io.out_open)
 		(void)shutdown(io.ofd, SD_SEND);
 	WaitForSingleObject(rout.thread, ss.stopping ? STOP_MS : INFINITE);
+	if (!rout.err)
+		return;
+	if (rout.err != EPIPE && !rout.told)
+		say(rout.err, "write to stdout");
+	_exit(EXIT_NET);
 }
 
 /*
@@ -4341,7 +4438,7 @@ int
 main(int argc, char **argv)
 {
 #ifdef _WIN32
-	win_start();
+	win_start(&argc, &argv);
 #endif
 	guard_std_fds();
 	parse_args(argc, argv);
