@@ -176,10 +176,12 @@ eof_ends_stdout() {
 	[ "$(cat "$peer_out")" = "typed after the peer's EOF" ]
 }
 
+# bats test_tags=unix
 @test "the peer's EOF ends a dialler's stdout while its stdin stays open" {
 	eof_ends_stdout dial
 }
 
+# bats test_tags=unix
 @test "the peer's EOF ends a listener's stdout while its stdin stays open" {
 	eof_ends_stdout listen
 }
@@ -221,6 +223,7 @@ PY
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "after the EOF" ]
 }
 
+# bats test_tags=unix
 @test "a relay of two ztpipes in front of a web server ends by itself, the file whole" {
 	command -v curl >/dev/null || skip "curl not installed"
 	local d=$BATS_TEST_TMPDIR web port

@@ -54,6 +54,7 @@ except BrokenPipeError:
     pass' "$@"
 }
 
+# bats test_tags=unix
 @test "the receiver SIGKILLed 1 MB into 50 MB: the sender names it and exits 1, no hang" {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got client n peer
 	random_file "$f" 50000000
@@ -90,6 +91,7 @@ netns_pair() {
 	ip -n "$NS_B" link set ztb up
 }
 
+# bats test_tags=unix
 @test "a peer whose link goes down: nobody spins, and -w 1 gives up on it with status 1" {
 	[ "$(id -u)" = 0 ] || skip "network namespaces need root"
 	local aerr=$BATS_TEST_TMPDIR/a.err port client a b a0 b0 max
@@ -235,6 +237,7 @@ listen_plain() {
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a 2 GiB sparse file as stdin: every byte counted, sender under 8 MiB" {
 	local f=$BATS_TEST_TMPDIR/sparse err=$BATS_TEST_TMPDIR/err rss
 	truncate -s 2G "$f"
@@ -338,6 +341,7 @@ interrupted_sender() {
 	interrupted_sender HUP
 }
 
+# bats test_tags=unix
 @test "SIGQUIT, SIGUSR1 or SIGALRM on a sender: both ends exit 1, never a clean end" {
 	local sig
 	for sig in QUIT USR1 ALRM; do
@@ -345,6 +349,7 @@ interrupted_sender() {
 	done
 }
 
+# bats test_tags=unix
 @test "under nohup a hangup does not end a transfer: the file arrives whole" {
 	local f=$BATS_TEST_TMPDIR/payload in=$BATS_TEST_TMPDIR/in sender
 	random_file "$f" 3000000
@@ -475,6 +480,7 @@ for i in range(n):
 PY
 }
 
+# bats test_tags=unix
 @test "a -k listener has as many fds open after 1,000 short connections as before" {
 	local out=$BATS_TEST_TMPDIR/all.log pid before i
 	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
@@ -569,6 +575,7 @@ os.close(fd)' "$1" "$2" "$f" "$fifo" "$pids" "$count"
 	signal_storm winch 1000
 }
 
+# bats test_tags=unix
 @test "stopped and continued 40 times at both ends mid-transfer: 20 MB arrive sha256-exact" {
 	signal_storm stop 40
 }

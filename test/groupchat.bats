@@ -258,6 +258,7 @@ expect(a, "left\n")
 
 
 
+# bats test_tags=unix
 @test "a three-party chat in terminals, in Turkish, with names and notices" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-gc-$$
