@@ -952,7 +952,8 @@ stdout_relay(LPVOID arg)
 				rout.err = e == ERROR_DISK_FULL ||
 				    e == ERROR_HANDLE_DISK_FULL ? ENOSPC :
 				    e == ERROR_BROKEN_PIPE ||
-				    e == ERROR_NO_DATA ? EPIPE : EIO;
+				    e == ERROR_NO_DATA ||
+				    e == ERROR_PIPE_NOT_CONNECTED ? EPIPE : EIO;
 				setsockopt(rout.s, SOL_SOCKET, SO_LINGER, &lg,
 				    sizeof(lg));
 				closesocket(rout.s);

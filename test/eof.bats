@@ -186,6 +186,7 @@ eof_ends_stdout() {
 	eof_ends_stdout listen
 }
 
+# bats test_tags=unix
 @test "with stdout a socket, the peer's EOF shuts that socket's write side" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 3000000

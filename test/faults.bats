@@ -125,6 +125,7 @@ netns_pair() {
 	[[ "$stderr" == "ztpipe: connect to 10.200.0.1 port $port: "* ]] || false
 }
 
+# bats test_tags=unix
 @test "stdout a pipe whose reader left while nothing arrives: nothing lost, so silent, status 0, at once" {
 	# -d on both sides: the connection stays up and quiet, so only the
 	# reader's leaving can end it: a miss is timeout's 124.  No byte was
@@ -150,6 +151,7 @@ netns_pair() {
 	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 }
 
+# bats test_tags=unix
 @test "stdin closed (<&-) or /dev/null: the peer gets EOF at once, status 0" {
 	local how
 	for how in '<&-' '</dev/null'; do
@@ -217,6 +219,7 @@ listen_plain() {
 	run ! grep -q 'read from stdin' "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "stdin a directory: 'read from stdin: Is a directory', status 1" {
 	listen_bg 127.0.0.1 0
 	run --separate-stderr timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR"
@@ -267,14 +270,17 @@ signal_mid_transfer() {
 	grep -Eq '^ztpipe: sent [1-9][0-9]* bytes, received 0 bytes in [0-9.]+ s$' "$err"
 }
 
+# bats test_tags=unix
 @test "SIGINT mid-transfer: it ends by itself, status 1, the -v summary still printed" {
 	signal_mid_transfer INT
 }
 
+# bats test_tags=unix
 @test "SIGTERM mid-transfer: it ends by itself, status 1, the -v summary still printed" {
 	signal_mid_transfer TERM
 }
 
+# bats test_tags=unix
 @test "SIGTERM to a sender with over 2 GiB of a file left: reset, the receiver exits 1" {
 	local f=$BATS_TEST_TMPDIR/big err=$BATS_TEST_TMPDIR/err client
 	# Sparse, no disk used.  FIONREAD's int wraps with 2-4 GiB left, so
@@ -333,10 +339,12 @@ interrupted_sender() {
 	receiver_failed_with_prefix "$got" "$f"
 }
 
+# bats test_tags=unix
 @test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
 	interrupted_sender INT
 }
 
+# bats test_tags=unix
 @test "a hangup (a closed terminal, a dropped ssh) on a sender: both ends exit 1" {
 	interrupted_sender HUP
 }
@@ -371,6 +379,7 @@ interrupted_sender() {
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a receiver stopped by a signal says so in one line, status 1" {
 	listen_bg 127.0.0.1 0
 	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
@@ -379,6 +388,7 @@ interrupted_sender() {
 	grep -qx "ztpipe: signal 15, stopping" "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "SIGTERM on a listening sender with data unsent: the dialler exits 1" {
 	local got=$BATS_TEST_TMPDIR/got client n
 	# endless stdin, and a receiver whose stdout nobody reads yet
@@ -403,6 +413,7 @@ interrupted_sender() {
 	cmp -n "$n" /dev/zero "$got"
 }
 
+# bats test_tags=unix
 @test "SIGINT and SIGTERM together mid-transfer: status 1 every time" {
 	local i client err=$BATS_TEST_TMPDIR/err pid
 	for ((i = 0; i < 5; i++)); do
@@ -421,6 +432,7 @@ interrupted_sender() {
 	done
 }
 
+# bats test_tags=unix
 @test "SIGTERM to a -k listener mid-transfer: the client still sending is reset, both exit 1, one line says so" {
 	local client
 	LISTEN_OUT=/dev/null listen_bg -k 127.0.0.1 0
@@ -436,6 +448,7 @@ interrupted_sender() {
 	[ "$EXIT_STATUS" -eq 1 ]
 }
 
+# bats test_tags=unix
 @test "a client that connects and says nothing: the listener waits without spinning" {
 	local pid t0
 	hold_open "$BATS_TEST_TMPDIR/in"	# a stdin that stays open and quiet
@@ -571,6 +584,7 @@ os.close(fd)' "$1" "$2" "$f" "$fifo" "$pids" "$count"
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a thousand SIGWINCHes at both ends mid-transfer: 20 MB arrive sha256-exact" {
 	signal_storm winch 1000
 }
@@ -603,6 +617,7 @@ s.close()' "$PORT"
 	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
 }
 
+# bats test_tags=unix
 @test "a second signal ends it at once, without the 2 s flush" {
 	# stdout is a FIFO nobody reads, so the flush after the first
 	# signal could only wait out its 2 s.

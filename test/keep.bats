@@ -308,10 +308,12 @@ stuck_client() {
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
 @test "a stopped client dropped as stuck gets a reset: it exits 1 once continued" {
 	stuck_client stop
 }
 
+# bats test_tags=unix
 @test "a client whose stdout stalled, dropped as stuck, exits 1 once its stdout drains" {
 	stuck_client stdout
 }
