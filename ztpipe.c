@@ -1075,8 +1075,9 @@ wait_fd(int fd, short events, int ms)
 static BOOL WINAPI
 on_console_event(DWORD ev)
 {
-	got_signal = ev == CTRL_C_EVENT ? SIGINT : ev == CTRL_BREAK_EVENT ?
-	    SIGBREAK : 1;
+	if (!got_signal)	/* the first is news, as on Unix */
+		got_signal = ev == CTRL_C_EVENT ? SIGINT :
+		    ev == CTRL_BREAK_EVENT ? SIGBREAK : 1;
 	(void)send(sigpipe[1], "", 1, 0);
 	if (ev != CTRL_C_EVENT && ev != CTRL_BREAK_EVENT)
 		Sleep(STOP_MS + 1000);
