@@ -3,6 +3,9 @@
 
 load helper
 
+# Every test here types into a terminal (tmux): not under wine.
+# bats file_tags=unix
+
 setup() {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-test-$$-$BATS_TEST_NUMBER

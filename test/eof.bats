@@ -196,14 +196,17 @@ eof_ends_stdout() {
 	[ "$(cat "$peer_out")" = "typed after the peer's EOF" ]
 }
 
+# bats test_tags=unix
 @test "the peer's EOF ends a dialler's stdout while its stdin stays open" {
 	eof_ends_stdout dial
 }
 
+# bats test_tags=unix
 @test "the peer's EOF ends a listener's stdout while its stdin stays open" {
 	eof_ends_stdout listen
 }
 
+# bats test_tags=unix
 @test "with stdout a socket, the peer's EOF shuts that socket's write side" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 3000000
@@ -241,6 +244,7 @@ PY
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "after the EOF" ]
 }
 
+# bats test_tags=unix
 @test "a relay of two ztpipes in front of a web server ends by itself, the file whole" {
 	command -v curl >/dev/null || skip "curl not installed"
 	local d=$BATS_TEST_TMPDIR web port

@@ -137,6 +137,7 @@ stopped_while_dialling() {
 	grep -Eqx 'ztpipe: sent 0 bytes, received 0 bytes in [0-9.]+ s' "$ERR"
 }
 
+# bats test_tags=unix
 @test "the receiver killed mid-transfer: the sender exits 1 and says so" {
 	LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
 	head -c 2000000000 /dev/zero | timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" \
@@ -152,6 +153,7 @@ stopped_while_dialling() {
 	    "$BATS_TEST_TMPDIR/err"
 }
 
+# bats test_tags=unix
 @test "the sender killed mid-transfer: the receiver stops, with a prefix of the data" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 4000000
@@ -366,14 +368,17 @@ reset_while_stopped() {
 	done
 }
 
+# bats test_tags=unix
 @test "bytes and then a reset arrive while ztpipe is stopped: the bytes still reach stdout (a file)" {
 	reset_while_stopped copy
 }
 
+# bats test_tags=unix
 @test "bytes and then a reset arrive while ztpipe is stopped: the bytes still reach stdout (a pipe)" {
 	reset_while_stopped splice
 }
 
+# bats test_tags=unix
 @test "a sender whose peer has closed exits 1 when its last line meets the reset" {
 	local in=$BATS_TEST_TMPDIR/in err=$BATS_TEST_TMPDIR/err
 	mkfifo "$in"

@@ -54,6 +54,7 @@ except BrokenPipeError:
     pass' "$@"
 }
 
+# bats test_tags=unix
 @test "the receiver SIGKILLed 1 MB into 50 MB: the sender names it and exits 1, no hang" {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got client n peer
 	random_file "$f" 50000000
@@ -90,6 +91,7 @@ netns_pair() {
 	ip -n "$NS_B" link set ztb up
 }
 
+# bats test_tags=unix
 @test "a peer whose link goes down: nobody spins, and -w 1 gives up on it with status 1" {
 	[ "$(id -u)" = 0 ] || skip "network namespaces need root"
 	local aerr=$BATS_TEST_TMPDIR/a.err port client a b a0 b0 max
@@ -123,6 +125,7 @@ netns_pair() {
 	[[ "$stderr" == "ztpipe: connect to 10.200.0.1 port $port: "* ]] || false
 }
 
+# bats test_tags=unix
 @test "stdout a pipe whose reader left while nothing arrives: nothing lost, so silent, status 0, within seconds" {
 	# -d on both sides: the connection stays up and quiet, so only the
 	# reader's leaving can end it: a miss is timeout's 124.  No byte was
@@ -149,6 +152,7 @@ netns_pair() {
 	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 }
 
+# bats test_tags=unix
 @test "stdin closed (<&-) or /dev/null: the peer gets EOF at once, status 0" {
 	local how
 	for how in '<&-' '</dev/null'; do
@@ -288,6 +292,7 @@ listen_plain() {
 	run ! grep -q 'read from stdin' "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "stdin a directory: 'read from stdin: Is a directory', status 1" {
 	listen_bg 127.0.0.1 0
 	run --separate-stderr timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR"
@@ -308,6 +313,7 @@ listen_plain() {
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a 2 GiB sparse file as stdin: every byte counted, sender under 8 MiB" {
 	local f=$BATS_TEST_TMPDIR/sparse err=$BATS_TEST_TMPDIR/err rss
 	truncate -s 2G "$f"
@@ -337,14 +343,17 @@ signal_mid_transfer() {
 	grep -Eq '^ztpipe: sent [1-9][0-9]* bytes, received 0 bytes in [0-9.]+ s$' "$err"
 }
 
+# bats test_tags=unix
 @test "SIGINT mid-transfer: it ends by itself, status 1, the -v summary still printed" {
 	signal_mid_transfer INT
 }
 
+# bats test_tags=unix
 @test "SIGTERM mid-transfer: it ends by itself, status 1, the -v summary still printed" {
 	signal_mid_transfer TERM
 }
 
+# bats test_tags=unix
 @test "SIGTERM to a sender with over 2 GiB of a file left: reset, the receiver exits 1" {
 	local f=$BATS_TEST_TMPDIR/big err=$BATS_TEST_TMPDIR/err client
 	# Sparse, no disk used.  FIONREAD's int wraps with 2-4 GiB left, so
@@ -403,14 +412,17 @@ interrupted_sender() {
 	receiver_failed_with_prefix "$got" "$f"
 }
 
+# bats test_tags=unix
 @test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
 	interrupted_sender INT
 }
 
+# bats test_tags=unix
 @test "a hangup (a closed terminal, a dropped ssh) on a sender: both ends exit 1" {
 	interrupted_sender HUP
 }
 
+# bats test_tags=unix
 @test "SIGQUIT, SIGUSR1 or SIGALRM on a sender: both ends exit 1, never a clean end" {
 	local sig
 	for sig in QUIT USR1 ALRM; do
@@ -504,6 +516,7 @@ sys.exit(bad)' "$ZTPIPE"
 	[ "$status" -eq 0 ]
 }
 
+# bats test_tags=unix
 @test "under nohup a hangup does not end a transfer: the file arrives whole" {
 	local f=$BATS_TEST_TMPDIR/payload in=$BATS_TEST_TMPDIR/in sender
 	random_file "$f" 3000000
@@ -525,6 +538,7 @@ sys.exit(bad)' "$ZTPIPE"
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a receiver stopped by a signal says so in one line, status 1" {
 	listen_bg 127.0.0.1 0
 	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
@@ -533,6 +547,7 @@ sys.exit(bad)' "$ZTPIPE"
 	grep -qx "ztpipe: signal 15, stopping" "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "SIGTERM on a listening sender with data unsent: the dialler exits 1" {
 	local got=$BATS_TEST_TMPDIR/got client n
 	# endless stdin, and a receiver whose stdout nobody reads yet
@@ -557,6 +572,7 @@ sys.exit(bad)' "$ZTPIPE"
 	cmp -n "$n" /dev/zero "$got"
 }
 
+# bats test_tags=unix
 @test "SIGINT and SIGTERM together mid-transfer: status 1 every time" {
 	local i client err=$BATS_TEST_TMPDIR/err pid
 	for ((i = 0; i < 5; i++)); do
@@ -575,6 +591,7 @@ sys.exit(bad)' "$ZTPIPE"
 	done
 }
 
+# bats test_tags=unix
 @test "SIGTERM to a -k listener mid-transfer: the client still sending is reset, both exit 1, one line says so" {
 	local client
 	LISTEN_OUT=/dev/null listen_bg -k 127.0.0.1 0
@@ -590,6 +607,7 @@ sys.exit(bad)' "$ZTPIPE"
 	[ "$EXIT_STATUS" -eq 1 ]
 }
 
+# bats test_tags=unix
 @test "a client that connects and says nothing: the listener waits without spinning" {
 	local pid t0
 	hold_open "$BATS_TEST_TMPDIR/in"	# a stdin that stays open and quiet
@@ -634,6 +652,7 @@ for i in range(n):
 PY
 }
 
+# bats test_tags=unix
 @test "a -k listener has as many fds open after 1,000 short connections as before" {
 	local out=$BATS_TEST_TMPDIR/all.log pid before i
 	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
@@ -724,10 +743,12 @@ os.close(fd)' "$1" "$2" "$f" "$fifo" "$pids" "$count"
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a thousand SIGWINCHes at both ends mid-transfer: 20 MB arrive sha256-exact" {
 	signal_storm winch 1000
 }
 
+# bats test_tags=unix
 @test "stopped and continued 40 times at both ends mid-transfer: 20 MB arrive sha256-exact" {
 	signal_storm stop 40
 }
@@ -774,6 +795,7 @@ s.close()' "$PORT"
 	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
 }
 
+# bats test_tags=unix
 @test "a second signal ends it at once, without the 2 s flush" {
 	# stdout is a FIFO nobody reads, so the flush after the first
 	# signal could only wait out its 2 s.

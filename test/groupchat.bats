@@ -90,6 +90,7 @@ expect(a, "* mehmet left\n")
 	grep -qxF '* 127.0.0.1 joined' "$BATS_TEST_TMPDIR/srv.out"
 }
 
+# bats test_tags=unix
 @test "the last client's leave notice reaches the server's stdout at once" {
 	local out=$BATS_TEST_TMPDIR/srv.out
 	# stdin held open: no stdin line to wake the server up.
@@ -323,6 +324,7 @@ expect(e, "[127.0.0.1] room for us\n")
 
 
 
+# bats test_tags=unix
 @test "a three-party chat in terminals, in Turkish, with names and notices" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-gc-$$
@@ -417,6 +419,7 @@ assert all(l.startswith(b"[op] ") for l in lines[:-1]), "unprefixed piece"
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
 @test "a chat server whose own stdout nobody reads still relays, and still greets" {
 	mkfifo "$BATS_TEST_TMPDIR/out"
 	exec 5<>"$BATS_TEST_TMPDIR/out"		# held open, never read

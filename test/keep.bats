@@ -269,6 +269,7 @@ wait_conns() {
 	[ ! -s "$BATS_TEST_TMPDIR/all.log" ]
 }
 
+# bats test_tags=unix
 @test "running out of file descriptors is survived" {
 	# A soft and hard limit of 12 fds: stdio, poll pipe, listener, a few peers.
 	start_bg bash -c "ulimit -n 12; exec timeout 30 '$ZTPIPE' -lk -v 127.0.0.1 0" \
@@ -302,6 +303,7 @@ c.close()' "$PORT" "$BATS_TEST_TMPDIR/err"
 	kill -0 "$lpid"
 }
 
+# bats test_tags=unix
 @test "-m above the soft fd limit raises that limit" {
 	[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 1024 ] ||
 	    skip "hard fd limit below 1024"
@@ -347,10 +349,12 @@ stuck_client() {
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
 @test "a stopped client dropped as stuck gets a reset: it exits 1 once continued" {
 	stuck_client stop
 }
 
+# bats test_tags=unix
 @test "a client whose stdout stalled, dropped as stuck, exits 1 once its stdout drains" {
 	stuck_client stdout
 }
@@ -378,6 +382,7 @@ for _ in range(10):
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = $'a real line\nand another' ]
 }
 
+# bats test_tags=unix
 @test "40 clients that send a line and close while stdout is slow, under ulimit -n 24: no crash, all lines arrive" {
 	local out=$BATS_TEST_TMPDIR/all.log err=$BATS_TEST_TMPDIR/err go=$BATS_TEST_TMPDIR/go i n
 	lines 1 10000		# 2 MB: more than stdout's pipe holds
@@ -415,6 +420,7 @@ for i in range(40):
 	[ "$(grep '^closed client' "$out" | sort -u | wc -l)" -eq 40 ]
 }
 
+# bats test_tags=unix
 @test "an idle -lk -m 1000000 holds under 4 MiB" {
 	[[ $ZTPIPE != *-san ]] || skip "RSS is not meaningful under ASan"
 	local pid rss

@@ -234,6 +234,7 @@ os.execv(sys.argv[1], sys.argv[1:])' "$ZTPIPE" -i 1 -v 127.0.0.1 "$PORT"
 	grep -q 'no data for 1 s' "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "-i on a sender whose receiver is stopped: both exit 1, the sender says why in one line" {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got lpid n
 	random_file "$f" 20000000
