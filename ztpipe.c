@@ -73,6 +73,9 @@
 #define UDPRCVBUF	(8 * 1024 * 1024)	/* -u: kernel buffer asked for */
 #define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
 #define UDP_WAIT_MS	1000	/* -u client: replies awaited after stdin */
+#define FWDBUF		(64 * 1024)	/* --to: each direction's buffer, a pair */
+#define CONNECT_MS	10000	/* --to: a target silent this long, without -w */
+#define SESSION_MS	60000	/* --to -u: a session's silence, without -i */
 
 /* The size relations the code relies on, checked by the compiler: a
  * chat peer's queue holds any dressed line, stdout's UDP queue any
@@ -91,7 +94,7 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 
 /* getopt_long values of the options that have no letter. */
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
-    OPT_NETWORK, OPT_RESOLVE, OPT_SEND_ONLY, OPT_END };
+    OPT_NETWORK, OPT_RESOLVE, OPT_SEND_ONLY, OPT_TO, OPT_END };
 
 /* Poll slots of the general loop; the peers that wait follow SLOT_PEER.
  * SLOT_SOCK is the session's own socket: the TCP listener, or UDP's. */
@@ -105,6 +108,7 @@ struct buf {
 
 /* Where a peer's life has come to; it only moves down the list. */
 enum life {
+	CONNECTING,	/* --to: the handshake with the target is under way */
 	OPEN,		/* bytes move both ways */
 	INPUT_DONE,	/* it sent FIN; we may still send */
 	OUTPUT_DONE,	/* we sent FIN, or can send no more; it may still send */
@@ -126,6 +130,28 @@ struct peer {
 	long long moved_at;	/* ms when it last took data or had room */
 	int warned_long;	/* -v: said once that its lines are too long */
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
+	unsigned long long got;	/* bytes read from it */
+	struct pair *pair;	/* --to: the pair it is one end of */
+};
+
+/*
+ * --to: a client and its own connection to the target (TCP), or a
+ * client address and its own socket to the target (UDP).  Either end
+ * may leave the table before the other; the pair goes with the last.
+ */
+struct pair {
+	struct peer *client, *target;	/* NULL once gone (UDP: no client) */
+	const struct addrinfo *ai;	/* the target address dialled */
+	long long due;		/* connecting: give up then */
+	long long active;	/* when bytes last moved */
+	unsigned long long up, down;	/* bytes from the client, the target */
+	int connected;		/* the target answered */
+	int err;		/* the first error of either end */
+	const char *how;	/* how it ended, for -v; NULL: not yet */
+	char name[NAMESZ];	/* the client's, said when it is gone */
+	struct sockaddr_storage sa;	/* udp: the client's address */
+	socklen_t salen;
+	struct pair *next;	/* udp: the next in its hash chain */
 };
 
 /*
@@ -148,6 +174,10 @@ struct route {
 					 * dropped after STUCK_MS; NULL: never */
 	int (*over)(void);		/* the session has ended by itself;
 					 * NULL: only a stop ends it */
+	int (*places)(void);		/* -m's places taken; NULL: peers
+					 * connected, and one that sent FIN
+					 * makes room */
+	void (*read)(struct peer *);	/* a peer's read step; NULL: peer_read */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue (and one for
 					 * stdout); 0: none */
@@ -159,6 +189,8 @@ struct route {
 	int single;			/* one peer: its error fails the session */
 	int wait_ms;			/* after stdin's end, end once nothing
 					 * came for this long (UDP has no FIN) */
+	int quiet;			/* a peer's error is the route's to
+					 * say (-v), not a line of its own */
 };
 
 #ifdef SPLICE_F_MOVE
@@ -198,6 +230,8 @@ static struct options {
 	const char *host;	/* host to dial or address to listen on */
 	const char *port;
 	const char *network;	/* --network: ZeroTier network ID, 16 hex */
+	char *to_host;		/* --to: the target, as given */
+	const char *to_port;
 	int sixplane;		/* --6plane: dial node IDs at 6PLANE addresses */
 	int addrs;		/* --addrs: list ZeroTier addresses and exit */
 	int probe;		/* -z: only see whether something listens */
@@ -253,6 +287,7 @@ static struct timers {
 	long long ack;		/* --send-only: look for the peer's ack then */
 	long long progress;	/* -P: draw again then */
 	long long last_data;	/* -i: when bytes last moved */
+	long long route;	/* the route's next deadline (--to) */
 } tm;
 
 /* The session as a whole. */
@@ -302,6 +337,17 @@ static struct dgram {
 	struct sockaddr_storage noted[NOTEDMAX];	/* -v: said already */
 	int nnoted;
 } dg;
+
+/* forward (--to): the target and the pairs. */
+static struct forward {
+	struct addrinfo *to;	/* the target's addresses, tried in order */
+	int connect_ms;		/* -w, or CONNECT_MS */
+	int idle_ms;		/* -i: a pair or session silent this long ends */
+	int npairs;		/* pairs (UDP: sessions) open, for -m */
+	struct pair **hash;	/* udp: sessions by client address */
+	size_t hcap;		/* its buckets, a power of 2 */
+	unsigned long refused, full, lost;	/* udp: datagrams dropped */
+} fw;
 
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
@@ -1342,6 +1388,7 @@ peer_add(int fd, const struct sockaddr *sa)
 		return NULL;
 	}
 	p->fd = fd;
+	p->life = OPEN;
 	p->serial = ++peers.serials;
 	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
 	p->moved_at = tm.last_data = ss.now;
@@ -1452,12 +1499,26 @@ peer_done(struct peer *p, enum life half, int err)
 		p->life = half;
 }
 
-/* What waits to go to it, at *data unless NULL: its own queue, or the
+/* The queue a peer is written from: its own, or with --to what the
+ * other end of its pair sent; NULL: the stdin ring. */
+static struct buf *
+peer_queue(const struct peer *p)
+{
+	struct peer *from;
+
+	if (ss.route->broadcast)
+		return NULL;
+	from = !p->pair ? NULL : p == p->pair->client ? p->pair->target :
+	    p->pair->client;
+	return from ? &from->in : (struct buf *)&p->out;
+}
+
+/* What waits to go to it, at *data unless NULL: its queue, or the
  * stdin ring past its cursor. */
 static size_t
 peer_out(const struct peer *p, const char **data)
 {
-	const struct buf *b = ss.route->broadcast ? &io.ring : &p->out;
+	const struct buf *b = peer_queue(p) ? peer_queue(p) : &io.ring;
 	size_t off = ss.route->broadcast ? p->sent - io.ring_base : 0;
 
 	if (data)
@@ -1472,6 +1533,7 @@ peer_read(struct peer *p)
 
 	if (n > 0) {
 		ss.nrecv += n;
+		p->got += n;
 		tm.last_data = ss.now;
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
@@ -1491,7 +1553,7 @@ peer_write(struct peer *p)
 		if (ss.route->broadcast)
 			p->sent += n;
 		else
-			p->out.start += n;
+			peer_queue(p)->start += n;
 		ss.nsent += n;
 		p->moved_at = tm.last_data = ss.now;
 		p->wblocked = (size_t)n < len;	/* the socket is full */
@@ -1505,14 +1567,17 @@ peer_write(struct peer *p)
 /*
  * What p waits for from poll().  A line buffer (-k, --chat) that is
  * full with no whole line in it grows first, up to LINEMAX, or the
- * peer would never be read again.
+ * peer would never be read again.  A handshake under way waits for
+ * POLLOUT, which says it has ended, well or not.
  */
 static short
 peer_wants(struct peer *p)
 {
 	short ev = 0;
 
-	if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+	if (p->life == CONNECTING)
+		return POLLOUT;
+	if (!p->pair && buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
 	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
 	    LINEMAX) == 0 && buf_grow(&p->in, LINEMAX) < 0)
 		fail(errno, "realloc");
@@ -1521,6 +1586,21 @@ peer_wants(struct peer *p)
 	if (peer_out(p, NULL) > 0)
 		ev |= POLLOUT;
 	return ev;
+}
+
+/* Its handshake has ended (POLLOUT): OPEN, or done with the error. */
+static void
+peer_connected(struct peer *p)
+{
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		err = errno;
+	if (err == 0)
+		p->life = OPEN;
+	else
+		peer_done(p, INPUT_DONE, err);
 }
 
 /*
@@ -1768,7 +1848,7 @@ accept_peer(short revents)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			/* Out of fds: the caller waits in the backlog a while. */
-			if (!peer_evict()) {
+			if (ss.route->places || !peer_evict()) {
 				note("accept: %s; trying again shortly",
 				    strerror(errno));
 				tm.accept = ss.now + 100;
@@ -1783,8 +1863,11 @@ accept_peer(short revents)
 	/* Refused callers get a reset: they must not read refusal as an end. */
 	if (!allowed((struct sockaddr *)&sa)) {
 		note("refused %s: not in --allow", name);
-	} else if (peers.nconn >= opt.maxconns && !peer_evict()) {
-		note("refused %s: %d peers already", name, peers.nconn);
+	} else if (ss.route->places ? ss.route->places() >= opt.maxconns :
+	    peers.nconn >= opt.maxconns && !peer_evict()) {
+		note("refused %s: %d %s already", name, ss.route->places ?
+		    ss.route->places() : peers.nconn, ss.route->places ?
+		    "connections" : "peers");
 	} else if (set_nonblock(fd, NULL) < 0 ||
 	    !(p = peer_add(fd, (struct sockaddr *)&sa))) {
 		say(errno, "refused %s", name);
@@ -2195,6 +2278,537 @@ pipe_over(void)
 	return peers.serials > 0 && peers.n == 0;
 }
 
+/* ---- routes: forward (--to) ---- */
+
+/*
+ * "host:port" or "[v6addr]:port" into opt.to_host and opt.to_port; -1
+ * if malformed.  A bare IPv6 address is refused: its last group would
+ * pass for the port.
+ */
+static int
+fwd_target(const char *s)
+{
+	char *h = strdup(s), *colon;
+	size_t len;
+
+	if (!h)
+		die(EXIT_NET, errno, "strdup");
+	opt.to_host = h;	/* kept for the session's life */
+	if (!(colon = strrchr(h, ':')) || colon[1] == '\0')
+		return -1;
+	*colon = '\0';
+	opt.to_port = colon + 1;
+	if (*h == '[') {
+		len = strlen(h);
+		if (len < 3 || h[len - 1] != ']')
+			return -1;
+		h[len - 1] = '\0';
+		opt.to_host = h + 1;
+	} else if (strchr(h, ':') || strchr(h, ']')) {
+		return -1;
+	}
+	return *opt.to_host ? 0 : -1;
+}
+
+/* The target's addresses, once for the session; -i, -w and stdio are
+ * the pairs' business here, not the session's. */
+static void
+fwd_init(void)
+{
+	char name[NAMESZ];
+
+	fw.to = resolve(zt_node_host(opt.to_host), opt.to_port, 0);
+	fw.connect_ms = opt.wait_ms > 0 ? opt.wait_ms : CONNECT_MS;
+	fw.idle_ms = opt.idle_ms ? opt.idle_ms : opt.udp ? SESSION_MS : 0;
+	opt.idle_ms = 0;	/* a silent pair ends, not the session */
+	io.in_open = 0;		/* stdin is not read */
+	io.out_open = 0;	/* stdout gets nothing: it is not even polled */
+	io.eof_leaves = 0;	/* a FIN is passed on, not a departure */
+	ss.total = -1;
+	addr_name(fw.to->ai_addr, name, sizeof(name));
+	note("forwarding to %s%s", name, fw.to->ai_next ? " (or the next "
+	    "address)" : "");
+}
+
+/* The other end of p's pair; NULL if gone, or p has no pair. */
+static struct peer *
+fwd_other(const struct peer *p)
+{
+	if (!p->pair)
+		return NULL;
+	return p == p->pair->client ? p->pair->target : p->pair->client;
+}
+
+/*
+ * A nonblocking connect to the target for pr's client, from address
+ * pr->ai on: the target end joins the table CONNECTING, and the loop
+ * waits for it with the rest.  -1, with pr->err, if no address takes
+ * the call at all.
+ */
+static int
+fwd_dial(struct pair *pr)
+{
+	struct peer *t;
+	int fd;
+
+	for (; pr->ai; pr->ai = pr->ai->ai_next) {
+		if ((fd = socket(pr->ai->ai_family, pr->ai->ai_socktype, 0)) < 0) {
+			pr->err = errno;
+			continue;
+		}
+		if (set_nonblock(fd, NULL) < 0 || (connect(fd,
+		    pr->ai->ai_addr, pr->ai->ai_addrlen) < 0 &&
+		    errno != EINPROGRESS)) {
+			pr->err = errno;
+			close(fd);
+			continue;
+		}
+		if (!(t = peer_add(fd, pr->ai->ai_addr))) {
+			pr->err = errno;
+			close(fd);
+			return -1;
+		}
+		/* Even a connect done at once: POLLOUT comes at once too. */
+		t->life = CONNECTING;
+		t->pair = pr;
+		pr->target = t;
+		pr->due = ss.now + fw.connect_ms;
+		pr->err = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* A client is here: it gets its own connection to the target. */
+static void
+fwd_joined(struct peer *c)
+{
+	struct pair *pr = calloc(1, sizeof(*pr));
+
+	if (!pr) {
+		say(errno, "refused %s", c->name);
+		peer_close(c, 1);
+		return;
+	}
+	fw.npairs++;
+	pr->client = c;
+	c->pair = pr;
+	pr->ai = fw.to;
+	pr->active = ss.now;
+	snprintf(pr->name, sizeof(pr->name), "%s", c->name);
+	if (fwd_dial(pr) < 0)
+		pr->how = "the target could not be reached";
+}
+
+/*
+ * A pair's rules, each round and when an end leaves the table:
+ * - the target answers, or the next address is tried, until none is
+ *   left: then the pair has failed;
+ * - an end's FIN reaches the other end as FIN, after its bytes;
+ * - an end that failed (a reset, a write refused) first hands on what
+ *   it sent before, as far as the other end takes it, then the other
+ *   end is reset too: bytes were lost, and a clean FIN would hide it;
+ * - -i: a pair silent that long is reset both ways.
+ */
+static void
+fwd_settle(struct pair *pr)
+{
+	struct peer *c = pr->client, *t = pr->target, *x, *y;
+	int idle;
+
+	if ((c && c->got != pr->up) || (t && t->got != pr->down))
+		pr->active = ss.now;
+	pr->up = c ? c->got : pr->up;
+	pr->down = t ? t->got : pr->down;
+	if (t && t->life == CONNECTING && ss.now >= pr->due) {
+		t->err = ETIMEDOUT;
+		peer_close(t, 1);
+	}
+	if (t && !pr->connected && t->life != CONNECTING) {
+		if (t->fd >= 0 && !t->err) {
+			pr->connected = 1;
+		} else {
+			/* Refused, or no answer: alone, it is just reaped. */
+			t->pair = NULL;
+			pr->target = t = NULL;
+			pr->ai = pr->ai->ai_next;
+			if (!c || fwd_dial(pr) < 0)
+				pr->how = "the target could not be reached";
+			t = pr->target;
+		}
+	}
+	for (int i = 0; i < 2 && !pr->how; i++)
+		if ((x = i ? t : c) && x->err) {
+			pr->err = x->err;
+			pr->how = i ? "the target failed" : "the client failed";
+		}
+	idle = fw.idle_ms && !pr->how && ss.now - pr->active >= fw.idle_ms;
+	if (idle)
+		pr->how = "idle";
+	if (!pr->how) {
+		for (int i = 0; i < 2; i++) {
+			x = i ? t : c;
+			y = i ? c : t;
+			/* Gone with no error: it finished, its bytes out. */
+			if (y && peer_writing(y) && (!x || (x->fin &&
+			    buf_len(&x->in) == 0)))
+				peer_done(y, OUTPUT_DONE, 0);
+		}
+		return;
+	}
+	/* It has failed: what the failed end sent before goes on first. */
+	for (int i = 0; i < 2 && !idle; i++) {
+		x = i ? t : c;
+		y = i ? c : t;
+		if (x && x->err && (peer_reading(x) || (buf_len(&x->in) > 0 &&
+		    y && peer_writing(y))))
+			return;
+	}
+	for (int i = 0; i < 2; i++)
+		if ((x = i ? t : c)) {
+			peer_close(x, 1);
+			x->in.start = x->in.end = 0;	/* lost */
+		}
+}
+
+/* forward: each pair's rules, and the next deadline among them. */
+static void
+fwd_move(void)
+{
+	struct pair *pr;
+	long long next = 0, due;
+
+	for (int i = 0; i < peers.n; i++) {
+		pr = peers.p[i]->pair;
+		/* Each pair once: at its client, or its target alone. */
+		if (!pr || (pr->client && peers.p[i] != pr->client))
+			continue;
+		fwd_settle(pr);
+		due = pr->target && pr->target->life == CONNECTING ?
+		    pr->due : 0;
+		if (fw.idle_ms && (!due || pr->active + fw.idle_ms < due))
+			due = pr->active + fw.idle_ms;
+		if (due && (!next || due < next))
+			next = due;
+	}
+	tm.route = next;
+}
+
+/* An end has left the table: the other learns it; the last says how
+ * the pair went (-v). */
+static void
+fwd_left(struct peer *p)
+{
+	struct pair *pr = p->pair;
+	char to[NAMESZ];
+
+	if (!pr)
+		return;
+	if (p == pr->client) {
+		pr->up = p->got;
+		pr->client = NULL;
+	} else {
+		pr->down = p->got;
+		pr->target = NULL;
+		if (!pr->connected && !pr->how)
+			pr->how = "the target could not be reached";
+	}
+	if (p->err && !pr->how) {
+		pr->err = p->err;
+		pr->how = p == pr->client ? "the client failed" :
+		    "the target failed";
+	}
+	if (pr->client || pr->target) {
+		fwd_settle(pr);
+		return;
+	}
+	if (!pr->how)
+		pr->how = "closed";
+	addr_name(pr->ai ? pr->ai->ai_addr : fw.to->ai_addr, to, sizeof(to));
+	if (strcmp(pr->how, "idle") == 0)
+		note("%s: %llu bytes to %s, %llu back; idle for %d s, reset",
+		    pr->name, pr->up, to, pr->down, fw.idle_ms / 1000);
+	else
+		note("%s: %llu bytes to %s, %llu back; %s%s%s%s", pr->name,
+		    pr->up, to, pr->down, pr->how, pr->err ? ": " : "",
+		    pr->err ? strerror(pr->err) : "",
+		    strcmp(pr->how, "closed") ? ", reset" : "");
+	fw.npairs--;
+	free(pr);
+}
+
+/* forward: what an end still sends is wanted while the other end takes
+ * it, or will once the target answers. */
+static int
+fwd_owes(const struct peer *p)
+{
+	const struct peer *o = fwd_other(p);
+
+	return o && (o->life == CONNECTING || peer_writing(o));
+}
+
+/* forward: -m counts pairs (UDP: sessions), not peers. */
+static int
+fwd_places(void)
+{
+	return fw.npairs;
+}
+
+/* udp: a session owes nothing, a datagram is whole or lost. */
+static int
+owes_nothing(const struct peer *p)
+{
+	(void)p;
+	return 0;
+}
+
+/* udp: the bucket of a client's address. */
+static size_t
+fwd_hash(const struct sockaddr_storage *sa, socklen_t len)
+{
+	const unsigned char *b = (const unsigned char *)sa;
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (socklen_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h & (fw.hcap - 1);
+}
+
+/* udp: the session of a client address, NULL if none. */
+static struct pair *
+fwd_session(const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct pair *pr = fw.hcap ? fw.hash[fwd_hash(sa, len)] : NULL;
+
+	while (pr && (pr->salen != len || memcmp(&pr->sa, sa, len) != 0))
+		pr = pr->next;
+	return pr;
+}
+
+/* udp: twice the buckets once they are all taken, so chains stay
+ * short; -1 if there is no memory for it. */
+static int
+fwd_rehash(void)
+{
+	struct pair **h, *pr;
+	size_t cap = fw.hcap ? 2 * fw.hcap : 64, k;
+
+	if ((size_t)fw.npairs < fw.hcap)
+		return 0;
+	if (!(h = calloc(cap, sizeof(*h))))
+		return -1;
+	free(fw.hash);
+	fw.hash = h;
+	fw.hcap = cap;
+	for (int i = 0; i < peers.n; i++)
+		if ((pr = peers.p[i]->pair)) {
+			k = fwd_hash(&pr->sa, pr->salen);
+			pr->next = h[k];
+			h[k] = pr;
+		}
+	return 0;
+}
+
+/* udp: a new client address gets its own socket to the target; NULL
+ * (said under -v) if it cannot. */
+static struct pair *
+fwd_session_new(const struct sockaddr_storage *sa, socklen_t len)
+{
+	const struct addrinfo *ai;
+	struct pair *pr = NULL;
+	struct peer *t = NULL;
+	char name[NAMESZ];
+	size_t k;
+	int fd = -1, err = 0;
+
+	addr_name((const struct sockaddr *)sa, name, sizeof(name));
+	for (ai = fw.to; ai && fd < 0; ai = fd < 0 ? ai->ai_next : ai) {
+		if ((fd = socket(ai->ai_family, SOCK_DGRAM, 0)) >= 0 &&
+		    (set_nonblock(fd, NULL) < 0 ||
+		    connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)) {
+			close(fd);
+			fd = -1;
+		}
+		err = errno;
+	}
+	if (fd < 0 || fwd_rehash() < 0 || !(pr = calloc(1, sizeof(*pr))) ||
+	    !(t = peer_add(fd, (const struct sockaddr *)sa))) {
+		note("datagram from %s dropped: %s", name, strerror(fd < 0 ?
+		    err : errno));
+		if (fd >= 0)
+			close(fd);
+		free(pr);
+		return NULL;
+	}
+	fw.npairs++;
+	pr->target = t;
+	t->pair = pr;
+	pr->ai = ai;
+	pr->sa = *sa;
+	pr->salen = len;
+	pr->active = ss.now;
+	pr->connected = 1;
+	snprintf(pr->name, sizeof(pr->name), "%s", name);
+	k = fwd_hash(sa, len);
+	pr->next = fw.hash[k];
+	fw.hash[k] = pr;
+	note("datagram from %s: a new session", name);
+	return pr;
+}
+
+/* udp: a session's end said (-v) once, and the first dropped datagram
+ * of each source too (the first NOTEDMAX). */
+static void
+fwd_dropped(const struct sockaddr_storage *sa, socklen_t len,
+    const char *why)
+{
+	char name[NAMESZ];
+
+	for (int i = 0; i < dg.nnoted; i++)
+		if (memcmp(&dg.noted[i], sa, len) == 0)
+			return;
+	if (!opt.verbose || dg.nnoted == NOTEDMAX)
+		return;
+	dg.noted[dg.nnoted++] = *sa;
+	addr_name((const struct sockaddr *)sa, name, sizeof(name));
+	note("datagrams from %s dropped: %s", name, why);
+}
+
+/* udp: the listening socket, open to new clients until a stop. */
+static short
+fwd_dgram_wants(void)
+{
+	return ss.stopping ? 0 : POLLIN;
+}
+
+/*
+ * udp: datagrams from clients, each to its session's socket as it
+ * comes.  A datagram that finds a socket full is dropped and counted,
+ * as a router drops one: holding it would hold up every session.
+ */
+static void
+fwd_dgram_ready(short revents)
+{
+	static char d[DGRAMBUF];
+	struct sockaddr_storage sa;
+	socklen_t len;
+	struct pair *pr;
+	ssize_t n;
+
+	(void)revents;
+	for (int k = 0; k < 64; k++) {
+		len = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		if ((n = recvfrom(peers.lfd, d, sizeof(d), 0,
+		    (struct sockaddr *)&sa, &len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)	/* a client's port unreachable */
+				note("udp: %s", strerror(errno));
+			return;
+		}
+		if (!(pr = fwd_session(&sa, len))) {
+			if (!allowed((struct sockaddr *)&sa)) {
+				dg.refused++;
+				fwd_dropped(&sa, len, "not in --allow");
+				continue;
+			}
+			if (fw.npairs >= opt.maxconns) {
+				fw.full++;
+				fwd_dropped(&sa, len, "-m sessions already");
+				continue;
+			}
+			if (!(pr = fwd_session_new(&sa, len)))
+				continue;
+		}
+		ss.nrecv += n;
+		pr->up += n;
+		pr->target->got += n;	/* this session's traffic, for -i */
+		pr->active = tm.last_data = ss.now;
+		if (send(pr->target->fd, d, n, 0) == n)
+			ss.nsent += n;
+		else if (errno == EAGAIN || errno == ENOBUFS)
+			fw.lost++;
+		else if (!pr->err)
+			pr->err = errno;	/* the target's port unreachable */
+	}
+}
+
+/* udp: replies from the target, each to the client of its session. */
+static void
+fwd_dgram_read(struct peer *p)
+{
+	struct pair *pr = p->pair;
+	ssize_t n;
+
+	for (int k = 0; k < 64 && p->fd >= 0; k++) {
+		if ((n = recv(p->fd, p->in.data, p->in.cap, 0)) < 0) {
+			if (errno != EAGAIN && errno != EINTR && !pr->err)
+				pr->err = errno;
+			if (errno != EINTR)
+				return;
+			continue;
+		}
+		ss.nrecv += n;
+		pr->down += n;
+		pr->active = tm.last_data = ss.now;
+		if (sendto(peers.lfd, p->in.data, n, 0,
+		    (struct sockaddr *)&pr->sa, pr->salen) == n)
+			ss.nsent += n;
+		else if (errno == EAGAIN || errno == ENOBUFS)
+			fw.lost++;
+		else
+			note("udp %s: %s", pr->name, strerror(errno));
+	}
+}
+
+/*
+ * udp: a session silent for -i ends; one whose target is unreachable
+ * (an ICMP error) too, so that the next datagram tries afresh.
+ */
+static void
+fwd_dgram_move(void)
+{
+	struct pair *pr;
+	long long next = 0;
+
+	for (int i = 0; i < peers.n; i++) {
+		if (!(pr = peers.p[i]->pair) || peers.p[i]->fd < 0)
+			continue;
+		if (pr->err || ss.now - pr->active >= fw.idle_ms) {
+			pr->how = pr->err ? "the target failed" : "idle";
+			peer_close(peers.p[i], 0);
+		} else if (!next || pr->active + fw.idle_ms < next) {
+			next = pr->active + fw.idle_ms;
+		}
+	}
+	tm.route = next;
+}
+
+/* udp: a session has ended: out of the hash, said under -v. */
+static void
+fwd_dgram_left(struct peer *p)
+{
+	struct pair *pr = p->pair, **at;
+	char to[NAMESZ];
+
+	if (!pr)
+		return;
+	for (at = &fw.hash[fwd_hash(&pr->sa, pr->salen)]; *at != pr;
+	    at = &(*at)->next)
+		;
+	*at = pr->next;
+	addr_name(pr->ai->ai_addr, to, sizeof(to));
+	if (pr->err)
+		note("%s: %llu bytes to %s, %llu back; %s: %s", pr->name,
+		    pr->up, to, pr->down, pr->how, strerror(pr->err));
+	else
+		note("%s: %llu bytes to %s, %llu back; %s", pr->name, pr->up,
+		    to, pr->down, pr->how ? "idle" : "closed");
+	fw.npairs--;
+	free(pr);
+}
+
 static const struct route pipe_route = {
 	.move = pipe_move, .joined = pipe_joined, .sock_wants = listen_wants,
 	.sock_ready = accept_peer, .owes = stream_owes, .over = pipe_over,
@@ -2228,6 +2842,20 @@ static const struct route dgram_many_route = {
 	.move = dgram_move, .sock_wants = dgram_wants,
 	.sock_ready = dgram_ready, .outq = CHATQ, .dgram = DGRAMMAX,
 	.alone = 1,
+};
+/* forward (--to): each client and its own connection to the target;
+ * over UDP, each client address and its own socket to it. */
+static const struct route fwd_route = {
+	.move = fwd_move, .joined = fwd_joined, .left = fwd_left,
+	.sock_wants = listen_wants, .sock_ready = accept_peer,
+	.owes = fwd_owes, .places = fwd_places,
+	.inbuf = FWDBUF, .quiet = 1,
+};
+static const struct route fwd_dgram_route = {
+	.move = fwd_dgram_move, .left = fwd_dgram_left,
+	.sock_wants = fwd_dgram_wants, .sock_ready = fwd_dgram_ready,
+	.owes = owes_nothing, .places = fwd_places, .read = fwd_dgram_read,
+	.inbuf = DGRAMBUF, .quiet = 1,
 };
 
 /* ---- the loop ---- */
@@ -2296,9 +2924,9 @@ remove_drained(int i)
 	/* Out of the table first: left() may tell the rest. */
 	memmove(&peers.p[i], &peers.p[i + 1],
 	    (--peers.n - i) * sizeof(*peers.p));
-	if (p->err && (ss.route->single || !p->fin))
+	if (p->err && !ss.route->quiet && (ss.route->single || !p->fin))
 		say(p->err, "%s", p->name);
-	else if (p->err)
+	else if (p->err && !ss.route->quiet)
 		note("%s: %s", p->name, strerror(p->err));
 	if (p->err && ss.route->single)
 		ss.status = EXIT_NET;
@@ -2432,6 +3060,7 @@ poll_timeout(void)
 {
 	int idle = idle_limit();
 	long long t[] = { tm.wait, tm.accept, tm.stuck, tm.ack, tm.progress,
+	    tm.route,
 	    idle && peers.serials ? tm.last_data + idle : 0,
 	    ss.stopping ? (queued() ? tm.stop : ss.now) : 0 };
 	long long next = 0;
@@ -2514,8 +3143,11 @@ run(void)
 		for (int i = 0; i < np; i++) {
 			ev = pfd[SLOT_PEER + i].revents;
 			polled[i]->wblocked &= !ev;
-			if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
-				peer_read(polled[i]);
+			if (ev && polled[i]->life == CONNECTING)
+				peer_connected(polled[i]);
+			else if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
+				(ss.route->read ? ss.route->read :
+				    peer_read)(polled[i]);
 		}
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			stdout_gone();
@@ -2819,6 +3451,8 @@ usage(FILE *f)
 "       ztpipe -l [-46dkPuv] [-i secs] [-m max] [-w secs] [--allow list]\n"
 "              [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
+"       ztpipe -l [-46Puv] [-i secs] [-m max] [-w secs] [--allow list]\n"
+"              [address] [port] --to host:port\n"
 "\n"
 "Copy stdin to a TCP (-u: UDP) peer and the peer to stdout.  port defaults\n"
 "to %s.  host may be a ZeroTier node ID (10 hex digits).\n"
@@ -2836,11 +3470,12 @@ usage(FILE *f)
 "  -h, --help            show this help and exit\n"
 "  -i, --idle SECS       end the session after SECS without data: status 0\n"
 "                        if nothing was left unsent, else 1 and the\n"
-"                        connection is reset\n"
+"                        connection is reset; with --to: end a connection\n"
+"                        (UDP: a session, default %d) silent for SECS\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
 "  -l, --listen          wait for a peer instead of dialling one\n"
-"  -m, --max-conns N     with -k: at most N peers at once (default %d);\n"
-"                        more are reset\n"
+"  -m, --max-conns N     with -k or --to: at most N peers (--to: clients)\n"
+"                        at once (default %d); more are reset\n"
 "      --name NAME       your name in a chat (default: the address,\n"
 "                        or the host name for the --chat listener)\n"
 "      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
@@ -2851,15 +3486,18 @@ usage(FILE *f)
 "      --send-only       end once stdin is sent and acknowledged, without\n"
 "                        waiting for the peer's end; what it sends is dropped\n"
 "  -s, --source ADDR     dial from this local address\n"
+"      --to HOST:PORT    with -l: forward each client to HOST:PORT over a\n"
+"                        connection of its own ([IPv6]:PORT; HOST may be a\n"
+"                        node ID); stdin and stdout are not used\n"
 "  -u, --udp             UDP: each read of stdin is one datagram; a client\n"
 "                        waits 1 s (-i) for replies after stdin ends\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
 "  -w, --wait SECS       give up connecting (or waiting for a peer)\n"
-"                        after SECS\n"
+"                        after SECS; with --to: on the target (default %d)\n"
 "  -z, --probe           only check that something listens (port may be\n"
 "                        a range, 8000-8010)\n",
-	    DEFAULT_PORT, MAXCONNS);
+	    DEFAULT_PORT, SESSION_MS / 1000, MAXCONNS, CONNECT_MS / 1000);
 }
 
 static void
@@ -2900,6 +3538,7 @@ static const struct option longopts[] = {
 	{ "network", required_argument, NULL, OPT_NETWORK },
 	{ "resolve", no_argument, NULL, OPT_RESOLVE },
 	{ "send-only", no_argument, NULL, OPT_SEND_ONLY },
+	{ "to", required_argument, NULL, OPT_TO },
 	{ "source", required_argument, NULL, 's' },
 	{ "udp", no_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -3069,6 +3708,8 @@ parse_args(int argc, char **argv)
 	    OPT_NETWORK, OPT_6PLANE, 0 };
 	/* No connection to retry, chat in or name oneself on. */
 	static const int udp_refuses[] = { OPT_CHAT, 'R', OPT_NAME, 0 };
+	static const int to_refuses[] = { OPT_CHAT, 'd', 'R', OPT_NAME,
+	    OPT_SEND_ONLY, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
 	char seen[OPT_END][12] = { "" };	/* as typed: -v, --verbose */
 	/* Only the last word can lack its value; save it now, as musl's
@@ -3103,6 +3744,11 @@ parse_args(int argc, char **argv)
 		case OPT_6PLANE: opt.sixplane = 1; break;
 		case OPT_RESOLVE: opt.resolve = 1; break;
 		case OPT_SEND_ONLY: opt.send_only = 1; break;
+		case OPT_TO:
+			if (fwd_target(optarg) < 0)
+				usage_error("bad --to: '%s' (host:port, or "
+				    "[IPv6 address]:port)", optarg);
+			break;
 		case 'i': case 'm': case 'R': case 'w':
 			number_opt(c, optarg);
 			break;
@@ -3167,6 +3813,14 @@ parse_args(int argc, char **argv)
 			usage_error("--addrs takes no arguments: %s", argv[0]);
 		return;
 	}
+	/* --to forwards clients: no stdin, no chat, its own -w. */
+	if (opt.to_host && !opt.listen)
+		usage_error("%s", "--to needs -l: it forwards a listener's clients");
+	for (int i = 0; opt.to_host && to_refuses[i]; i++)
+		if (seen[to_refuses[i]][0])
+			usage_error("%s cannot be used with --to", seen[to_refuses[i]]);
+	if (opt.to_host && parse_port(opt.to_port, 0) < 0)
+		usage_error("bad port in --to: %s", opt.to_port);
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
 	if (opt.send_only && (opt.keep || opt.nostdin))
@@ -3229,6 +3883,10 @@ summary(void)
 		note("%lu datagrams ignored: not from the peer", dg.ignored);
 	if (dg.refused)
 		note("%lu datagrams dropped by --allow", dg.refused);
+	if (fw.full)
+		note("%lu datagrams dropped: -m sessions already", fw.full);
+	if (fw.lost)
+		note("%lu datagrams dropped: a socket was full", fw.lost);
 	if (dg.dropped)
 		note("%lu datagrams dropped by the kernel",
 		    (unsigned long)dg.dropped);
@@ -3258,10 +3916,14 @@ session_init(void)
 	struct stat sb;
 	off_t at;
 	char host[256];
+	/* fds a -m place takes: a forwarded TCP client has two */
+	rlim_t want = (rlim_t)opt.maxconns * (opt.to_host && !opt.udp ? 2 : 1) +
+	    FD_SPARE;
 	int fl;
 
 	ss.t0 = ss.now = tm.last_data = now_ms();
-	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : opt.listen ?
+	ss.route = opt.to_host ? (opt.udp ? &fwd_dgram_route : &fwd_route) :
+	    opt.udp ? (opt.keep ? &dgram_many_route : opt.listen ?
 	    &dgram_route : &dgram_client_route) : opt.chat ? &chat_route :
 	    opt.keep ? &merge_route : &pipe_route;
 	/* udp: its socket is the session's peer from the start, so -i
@@ -3287,9 +3949,9 @@ session_init(void)
 	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
 	/* Many peers need many fds: raise the soft limit as far as allowed. */
-	if (opt.keep && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur < (rlim_t)opt.maxconns + FD_SPARE) {
-		rl.rlim_cur = (rlim_t)opt.maxconns + FD_SPARE;
+	if ((opt.keep || opt.to_host) && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < want) {
+		rl.rlim_cur = want;
 		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
 			rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
@@ -3298,6 +3960,8 @@ session_init(void)
 		nick_set(chat.nick, opt.name, strlen(opt.name));
 	else if (gethostname(host, sizeof(host)) == 0)
 		nick_set(chat.nick, host, strnlen(host, sizeof(host)));
+	if (opt.to_host)
+		fwd_init();
 }
 
 static void
@@ -3339,7 +4003,7 @@ main(int argc, char **argv)
 	setup_signals();	/* a stop while dialling ends it too */
 	if (opt.listen) {
 		peers.lfd = listen_on(opt.host, opt.port);
-		if (opt.wait_ms > 0)
+		if (opt.wait_ms > 0 && !opt.to_host)	/* --to: the target's */
 			tm.wait = ss.t0 + opt.wait_ms;
 	} else {
 		start_dialling();
