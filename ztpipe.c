@@ -178,6 +178,8 @@ struct route {
 					 * connected, and one that sent FIN
 					 * makes room */
 	void (*read)(struct peer *);	/* a peer's read step; NULL: peer_read */
+	int (*cut)(void);		/* the end: reset what the route holds
+					 * unfinished itself (pairs); how many */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue (and one for
 					 * stdout); 0: none */
@@ -2330,15 +2332,6 @@ fwd_init(void)
 	    "address)" : "");
 }
 
-/* The other end of p's pair; NULL if gone, or p has no pair. */
-static struct peer *
-fwd_other(const struct peer *p)
-{
-	if (!p->pair)
-		return NULL;
-	return p == p->pair->client ? p->pair->target : p->pair->client;
-}
-
 /*
  * A nonblocking connect to the target for pr's client, from address
  * pr->ai on: the target end joins the table CONNECTING, and the loop
@@ -2537,14 +2530,46 @@ fwd_left(struct peer *p)
 	free(pr);
 }
 
-/* forward: what an end still sends is wanted while the other end takes
- * it, or will once the target answers. */
+/*
+ * forward: what an end still sends is wanted, whatever the other end's
+ * state: an end cut short cuts its pair, and both ends must learn it
+ * (a reset each), in whichever order they are asked.  The pair's own
+ * rules close an end; close_done never does.
+ */
 static int
 fwd_owes(const struct peer *p)
 {
-	const struct peer *o = fwd_other(p);
+	return p->pair != NULL;
+}
 
-	return o && (o->life == CONNECTING || peer_writing(o));
+/*
+ * forward, at the end: a pair not finished both ways (an end still
+ * open, or bytes held for one) is reset at both ends, never closed
+ * with a FIN that would pass its cut stream for a whole one.  How many.
+ */
+static int
+fwd_cut(void)
+{
+	struct pair *pr;
+	struct peer *x;
+	int n = 0, open;
+
+	for (int i = 0; i < peers.n; i++) {
+		pr = peers.p[i]->pair;
+		if (!pr || (pr->client && peers.p[i] != pr->client))
+			continue;
+		open = 0;
+		for (int k = 0; k < 2; k++)
+			if ((x = k ? pr->target : pr->client))
+				open |= x->fd >= 0 || buf_len(&x->in) > 0;
+		n += open;
+		for (int k = 0; k < 2 && open; k++)
+			if ((x = k ? pr->target : pr->client)) {
+				peer_close(x, 1);
+				x->in.start = x->in.end = 0;
+			}
+	}
+	return n;
 }
 
 /* forward: -m counts pairs (UDP: sessions), not peers. */
@@ -2848,7 +2873,7 @@ static const struct route dgram_many_route = {
 static const struct route fwd_route = {
 	.move = fwd_move, .joined = fwd_joined, .left = fwd_left,
 	.sock_wants = listen_wants, .sock_ready = accept_peer,
-	.owes = fwd_owes, .places = fwd_places,
+	.owes = fwd_owes, .places = fwd_places, .cut = fwd_cut,
 	.inbuf = FWDBUF, .quiet = 1,
 };
 static const struct route fwd_dgram_route = {
@@ -3315,7 +3340,7 @@ session_end(void)
 	char what[128] = "", h[16];
 	struct peer *p;
 	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_unfinished());
-	int cut = 0, reset = 0, out, in, n = 0;
+	int cut = r->cut ? r->cut() : 0, reset = cut, out, in, n = 0;
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
@@ -3335,9 +3360,12 @@ session_end(void)
 		n += snprintf(what + n, sizeof(what) - n, "%s%s received not "
 		    "written", n ? ", " : "", h);
 	}
-	if (cut && !n)
-		snprintf(what, sizeof(what), cut > 1 ? "%d peers had not "
-		    "finished" : "the peer had not finished", cut);
+	if (cut > 1 && !n)
+		snprintf(what, sizeof(what), "%d %ss had not finished", cut,
+		    r->cut ? "connection" : "peer");
+	else if (cut && !n)
+		snprintf(what, sizeof(what), "the %s had not finished",
+		    r->cut ? "connection" : "peer");
 	if (*what && !ss.said)
 		say(0, "%s: %s%s", ss.stopping ? ss.why : "ending", what,
 		    reset > 1 ? "; connections reset" : reset ?
