@@ -2422,6 +2422,7 @@ fwd_settle(struct pair *pr)
 			pr->connected = 1;
 		} else {
 			/* Refused, or no answer: alone, it is just reaped. */
+			pr->err = t->err;
 			t->pair = NULL;
 			pr->target = t = NULL;
 			pr->ai = pr->ai->ai_next;
