@@ -180,6 +180,9 @@ struct route {
 	void (*read)(struct peer *);	/* a peer's read step; NULL: peer_read */
 	int (*cut)(void);		/* the end: reset what the route holds
 					 * unfinished itself (pairs); how many */
+	void (*settle)(void);		/* after the writes, first in reap:
+					 * rules that wait for bytes to be out
+					 * (--to's pairs); NULL: none */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue (and one for
 					 * stdout); 0: none */
@@ -2465,9 +2468,24 @@ fwd_settle(struct pair *pr)
 		}
 }
 
-/* forward: each pair's rules, and the next deadline among them. */
+/*
+ * forward: bytes wait in one end's buffer and are written to the other
+ * straight from it: nothing to move.  The pairs' rules run after the
+ * writes instead (fwd_settle_all), as a FIN can wait for them.
+ */
 static void
-fwd_move(void)
+move_nothing(void)
+{
+}
+
+/*
+ * forward, after the writes: each pair's rules, and the next deadline
+ * among them.  Before the writes, a FIN read behind a client's last
+ * bytes would wait for them, and their write wakes no one after it:
+ * the FIN stayed with us, and the target waited for ever.
+ */
+static void
+fwd_settle_all(void)
 {
 	struct pair *pr;
 	long long next = 0, due;
@@ -2872,13 +2890,13 @@ static const struct route dgram_many_route = {
 /* forward (--to): each client and its own connection to the target;
  * over UDP, each client address and its own socket to it. */
 static const struct route fwd_route = {
-	.move = fwd_move, .joined = fwd_joined, .left = fwd_left,
+	.move = move_nothing, .settle = fwd_settle_all, .joined = fwd_joined, .left = fwd_left,
 	.sock_wants = listen_wants, .sock_ready = accept_peer,
 	.owes = fwd_owes, .places = fwd_places, .cut = fwd_cut,
 	.inbuf = FWDBUF, .quiet = 1,
 };
 static const struct route fwd_dgram_route = {
-	.move = fwd_dgram_move, .left = fwd_dgram_left,
+	.move = move_nothing, .settle = fwd_dgram_move, .left = fwd_dgram_left,
 	.sock_wants = fwd_dgram_wants, .sock_ready = fwd_dgram_ready,
 	.owes = owes_nothing, .places = fwd_places, .read = fwd_dgram_read,
 	.inbuf = DGRAMBUF, .quiet = 1,
@@ -2984,6 +3002,8 @@ static void
 reap(void)
 {
 	tm.stuck = tm.ack = 0;
+	if (ss.route->settle)
+		ss.route->settle();
 	for (int i = 0; i < peers.n; i++) {
 		send_fin(peers.p[i]);
 		close_done(peers.p[i]);
