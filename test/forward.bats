@@ -7,7 +7,8 @@ load helper
 # target_bg MODE [ARG]: a Python target on 127.0.0.1 (udp: UDP), port
 # in TPORT.  Modes: echo (each connection echoed, FIN answered with
 # FIN), slowecho (echo at about 1 MB/s a connection), count (read to
-# EOF, then answer "<bytes> <sha256>" and close), greet (say hello and
+# EOF, then answer "<bytes> <sha256>" and close), slowcount (count,
+# reading at about 10 MB/s), greet (say hello and
 # FIN at once, then read to EOF and write "<bytes> <sha256>" to ARG),
 # rst (send "partial", then reset), watch (read, and write to ARG
 # whether the connection ended with "eof" or "reset"), udp (answer
@@ -31,9 +32,10 @@ s.bind(("127.0.0.1", 0))
 s.listen(256)
 open(portfile, "w").write("%d\n" % s.getsockname()[1])
 
-def read_all(c):
+def read_all(c, pause=0):
     h, n = hashlib.sha256(), 0
     while True:
+        time.sleep(pause)
         b = c.recv(65536)
         if not b:
             return n, h.hexdigest()
@@ -51,8 +53,9 @@ def serve(c):
                 c.sendall(b)
                 if mode == "slowecho":
                     time.sleep(0.06)
-        elif mode == "count":
-            c.sendall(("%d %s\n" % read_all(c)).encode())
+        elif mode in ("count", "slowcount"):
+            pause = 0.005 if mode == "slowcount" else 0
+            c.sendall(("%d %s\n" % read_all(c, pause)).encode())
         elif mode == "greet":
             c.sendall(b"hello\n")
             c.shutdown(socket.SHUT_WR)
@@ -211,6 +214,18 @@ PY
 	    <"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 0 ]
 	[ "$output" = "3000000 $(sha "$BATS_TEST_TMPDIR/in")" ]
+}
+
+@test "a client's FIN held behind bytes the target is slow to take still reaches it" {
+	target_bg slowcount
+	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	random_file "$BATS_TEST_TMPDIR/in" 30000000
+	for i in 1 2 3; do
+		run --separate-stderr timeout 30 "$ZTPIPE" 127.0.0.1 "$PORT" \
+		    <"$BATS_TEST_TMPDIR/in"
+		[ "$status" -eq 0 ]
+		[ "$output" = "30000000 $(sha "$BATS_TEST_TMPDIR/in")" ]
+	done
 }
 
 @test "the target's FIN reaches the client while the client goes on sending" {
