@@ -3,32 +3,46 @@
 
 load helper
 
-# A server in python that reads a request to EOF, then answers.
-reply_server() {
+# py_server MODE FILE: a server in python, its port written to FILE (and
+# PORT).  reply: reads a request to EOF, then answers and closes.  sink:
+# like a printer or a log sink, greets, reads to EOF, writes the sha256
+# of what it read to FILE.sha and never closes (60 s).  stall: greets and
+# never reads.
+py_server() {
 	"$PYTHON" - "$@" <<'PY' 3>&- &
-import socket, sys
+import hashlib, socket, sys, time
+mode, port_file = sys.argv[1:3]
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0))
 s.listen(1)
-open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+open(port_file, "w").write("%d\n" % s.getsockname()[1])
 c, _ = s.accept()
-req = b""
+if mode != "reply":
+    c.sendall(b"ready\n")
+if mode == "stall":
+    time.sleep(60)
+req, h = b"", hashlib.sha256()
 while True:
     b = c.recv(65536)
     if not b:
         break
-    req += b
-c.sendall(b"pong: " + req + b"x" * 300000 + b"\nend\n")
-c.close()
+    h.update(b)
+    req += b if mode == "reply" else b""
+if mode == "reply":
+    c.sendall(b"pong: " + req + b"x" * 300000 + b"\nend\n")
+    c.close()
+else:
+    open(port_file + ".sha", "w").write(h.hexdigest() + "\n")
+    time.sleep(60)
 PY
 	BG_PIDS+=("$!")
-	wait_for_file "$1" '[0-9]'
-	PORT=$(cat "$1")
+	wait_for_file "$2" '[0-9]'
+	PORT=$(cat "$2")
 }
 
 @test "printf ping | ztpipe prints the whole reply after its stdin ended" {
-	reply_server "$BATS_TEST_TMPDIR/port"
+	py_server reply "$BATS_TEST_TMPDIR/port"
 	run timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" < <(printf 'ping\n')
 	[ "$status" -eq 0 ]
 	[[ "$output" == "pong: ping"* ]] || false
@@ -237,4 +251,78 @@ PY
 	wait_for_file "$d/status" '[0-9]' || { cat "$d/l.err" "$d/d.err"; false; }
 	cat "$d/l.err" "$d/d.err"
 	[ "$(cat "$d/status")" = "0 0" ]
+}
+
+@test "--send-only ends once a server that never closes has every byte" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 5000000
+	py_server sink "$BATS_TEST_TMPDIR/port"
+	run --separate-stderr timeout 30 "$ZTPIPE" --send-only 127.0.0.1 "$PORT" <"$f"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ -z "$output" ]	# its greeting is not ours to print
+	wait_for_file "$BATS_TEST_TMPDIR/port.sha" '[0-9a-f]'
+	[ "$(cat "$BATS_TEST_TMPDIR/port.sha")" = "$(sha "$f")" ]
+}
+
+@test "--send-only to a server that takes nothing never ends with 0: -i ends it with 1" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 20000000	# more than every buffer on the way
+	py_server stall "$BATS_TEST_TMPDIR/port"
+	run --separate-stderr timeout 30 "$ZTPIPE" --send-only -i 1 127.0.0.1 "$PORT" <"$f"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "ztpipe: no data for 1 s: data unsent; connection reset" ]
+}
+
+@test "--send-only with a peer that resets before it has everything: status 1" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 20000000
+	"$PYTHON" - "$BATS_TEST_TMPDIR/port" <<'PY' 3>&- &
+import socket, struct, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+c, _ = s.accept()
+c.recv(1000)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+PY
+	BG_PIDS+=("$!")
+	wait_for_file "$BATS_TEST_TMPDIR/port" '[0-9]'
+	run --separate-stderr timeout 30 "$ZTPIPE" --send-only 127.0.0.1 \
+	    "$(cat "$BATS_TEST_TMPDIR/port")" <"$f"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "ztpipe: 127.0.0.1 port "*": Connection reset by peer" ]] || false
+}
+
+@test "--send-only -u sends its datagrams and ends without waiting for replies" {
+	local got=$BATS_TEST_TMPDIR/got
+	LISTEN_OUT=$got listen_bg -u 127.0.0.1 0
+	SECONDS=0
+	run timeout 30 "$ZTPIPE" -u --send-only -i 20 127.0.0.1 "$PORT" <<<"one datagram"
+	[ "$status" -eq 0 ]
+	[ "$SECONDS" -lt 15 ]	# not the 20 s -i would wait for replies
+	wait_for_size "$got" 13
+	[ "$(cat "$got")" = "one datagram" ]
+}
+
+@test "a reader that took every byte and left: sender and receiver both exit 0, also on the splice path" {
+	# printf abc | ztpipe -l, and ztpipe HOST | head -c 3: head leaves
+	# after its 3 bytes, and the splice of the FIN that follows met
+	# EPIPE, which was taken for bytes lost (1 run in 4 failed).
+	local i lst rc
+	printf abc >"$BATS_TEST_TMPDIR/abc"
+	for ((i = 0; i < 20; i++)); do
+		LISTEN_IN=$BATS_TEST_TMPDIR/abc LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+		lst=$LISTEN_PID
+		rc=$(timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" </dev/null \
+		    2>"$BATS_TEST_TMPDIR/err" | head -c 3 >"$BATS_TEST_TMPDIR/got";
+		    echo "${PIPESTATUS[0]}")
+		wait_exit "$lst" 10
+		echo "round $i: receiver $rc, sender $EXIT_STATUS: $(cat "$BATS_TEST_TMPDIR/err" "$LISTEN_ERR" | grep -v '^ztpipe: \(listening\|connection from\|sent\|stdin closed\)')"
+		[ "$rc" -eq 0 ]
+		[ "$EXIT_STATUS" -eq 0 ]
+		[ "$(cat "$BATS_TEST_TMPDIR/got")" = abc ]
+	done
 }
