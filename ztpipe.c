@@ -2994,14 +2994,14 @@ send_fin(struct peer *p)
  * at stdin, -d, a chat).  Not over unread bytes, which would turn the
  * close into a reset (the route sees them first), and not before its
  * kernel has acknowledged what we sent: no event says when, so look
- * again shortly.
+ * again shortly.  A handshake under way has not begun either direction.
  */
 static void
 close_done(struct peer *p)
 {
 	int unread = 0;
 
-	if (p->fd < 0 || (peer_reading(p) && (ss.route->owes(p) ||
+	if (p->fd < 0 || p->life == CONNECTING || (peer_reading(p) && (ss.route->owes(p) ||
 	    buf_len(&p->in) > 0)) || (peer_writing(p) && !io.eof_leaves))
 		return;
 	if (!p->err && (unacked(p->fd) > 0 || (peer_reading(p) &&
