@@ -73,7 +73,8 @@
 #define UDPRCVBUF	(8 * 1024 * 1024)	/* -u: kernel buffer asked for */
 #define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
 #define UDP_WAIT_MS	1000	/* -u client: replies awaited after stdin */
-#define FWDBUF		(64 * 1024)	/* --to: each direction's buffer, a pair */
+#define FWDBUF		(64 * 1024)	/* --to: a direction's buffer, if no pipe */
+#define FWDPIPE		(1024 * 1024)	/* --to: a busy direction's pipe grows to */
 #define CONNECT_MS	10000	/* --to: a target silent this long, without -w */
 #define SESSION_MS	60000	/* --to -u: a session's silence, without -i */
 
@@ -100,7 +101,9 @@ enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
  * SLOT_SOCK is the session's own socket: the TCP listener, or UDP's. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_SOCK, SLOT_PEER };
 
-/* A byte queue: data[start..end) is queued, data[end..cap) is free. */
+/* A byte queue: data[start..end) is queued, data[end..cap) is free.
+ * No data: the bytes wait in a pipe (--to splices), counted here, and
+ * cap is the room the pipe is known to have. */
 struct buf {
 	char *data;
 	size_t cap, start, end;
@@ -132,6 +135,9 @@ struct peer {
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
 	unsigned long long got;	/* bytes read from it */
 	struct pair *pair;	/* --to: the pair it is one end of */
+	int pipe[2];		/* --to: what it sent, spliced on; -1: in "in" */
+	int pipesz;		/* --to: the pipe's size */
+	int grown;		/* --to: it was asked to grow (once) */
 };
 
 /*
@@ -178,6 +184,7 @@ struct route {
 					 * connected, and one that sent FIN
 					 * makes room */
 	void (*read)(struct peer *);	/* a peer's read step; NULL: peer_read */
+	void (*write)(struct peer *);	/* its write step; NULL: peer_write */
 	int (*cut)(void);		/* the end: reset what the route holds
 					 * unfinished itself (pairs); how many */
 	void (*settle)(void);		/* after the writes, first in reap:
@@ -1415,6 +1422,9 @@ nick_set(char *nick, const char *s, size_t len)
 static void
 peer_free(struct peer *p)
 {
+	for (int i = 0; i < 2; i++)
+		if (p->pipe[i] >= 0)
+			close(p->pipe[i]);
 	free(p->in.data);
 	free(p->out.data);
 	free(p);
@@ -1432,11 +1442,12 @@ peer_add(int fd, const struct sockaddr *sa)
 		peers.p = grown;
 		peers.cap = cap;
 	}
-	if (!(p = calloc(1, sizeof(*p))) ||
-	    buf_init(&p->in, ss.route->inbuf) < 0 ||
+	if (!(p = calloc(1, sizeof(*p))))
+		return NULL;
+	p->pipe[0] = p->pipe[1] = -1;
+	if ((ss.route->inbuf && buf_init(&p->in, ss.route->inbuf) < 0) ||
 	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
-		if (p)
-			peer_free(p);
+		peer_free(p);
 		return NULL;
 	}
 	p->fd = fd;
@@ -2410,6 +2421,140 @@ fwd_init(void)
 }
 
 /*
+ * An end's input: a pipe where splice(2) works (Linux), so that its
+ * bytes go on to the other end without a copy through us, or else a
+ * buffer.  A pipe holds pages only while bytes wait in it, and grows to
+ * FWDPIPE once found full (a bulk transfer), where fewer and larger
+ * splices pay; the kernel may refuse (pipe-user-pages-soft), and the
+ * pipe stays as it was.  -1 if neither can be had.
+ */
+static int
+fwd_input(struct peer *p)
+{
+#if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
+	if (pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+		p->pipesz = fcntl(p->pipe[0], F_GETPIPE_SZ);
+		p->pipesz = p->pipesz > 0 ? p->pipesz : 4096;
+		p->in.cap = p->pipesz;
+		return 0;
+	}
+	p->pipe[0] = p->pipe[1] = -1;	/* out of fds: a buffer will do */
+#endif
+	return buf_init(&p->in, FWDBUF);
+}
+
+#if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
+/* Its pipe was full: larger, once, if the kernel agrees. */
+static void
+fwd_grow(struct peer *p)
+{
+	int sz;
+
+	if (p->grown)
+		return;
+	p->grown = 1;
+	if (fcntl(p->pipe[0], F_SETPIPE_SZ, FWDPIPE) >= 0 &&
+	    (sz = fcntl(p->pipe[0], F_GETPIPE_SZ)) > p->pipesz)
+		p->pipesz = sz;
+	p->in.cap = p->pipesz;
+}
+
+/*
+ * forward, an end's read step: from its socket into its pipe.  A pipe
+ * whose slots splice has filled in pieces takes nothing more, though
+ * it has bytes of room, until the other end drains it: then it claims
+ * no room.  An urgent byte (MSG_OOB, in line: see tune) stops splice
+ * short of it for good; read() takes it and what follows, written into
+ * the pipe, empty then, so that a page surely fits.
+ */
+static void
+fwd_read(struct peer *p)
+{
+	char b[4096];
+	ssize_t n;
+	int k = 0, mark = 0;
+
+	if (p->in.data) {
+		peer_read(p);
+		return;
+	}
+	n = splice(p->fd, NULL, p->pipe[1], NULL, buf_room(&p->in),
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	/* Not EOF, nor a wake-up for POLLOUT: the mark, or bytes waiting
+	 * that the pipe did not take. */
+	if ((n == 0 || (n < 0 && errno == EAGAIN)) &&
+	    ((mark = sockatmark(p->fd) == 1) || (n < 0 &&
+	    ioctl(p->fd, FIONREAD, &k) == 0 && k > 0))) {
+		if (buf_len(&p->in) > 0) {
+			/* Taken slots, or the mark: wait for a drain. */
+			p->in.cap = buf_len(&p->in);
+			if (!mark)
+				fwd_grow(p);
+			return;
+		}
+		if ((n = read(p->fd, b, sizeof(b))) > 0 &&
+		    write(p->pipe[1], b, n) != n)
+			fail(errno, "write to a pipe");	/* an empty one */
+	}
+	if (n > 0) {
+		p->in.end += n;
+		p->got += n;
+		ss.nrecv += n;
+		tm.last_data = ss.now;
+		if (buf_room(&p->in) == 0)
+			fwd_grow(p);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
+	}
+}
+
+/* forward, an end's write step: from the other end's pipe, if it has
+ * one, into its socket. */
+static void
+fwd_write(struct peer *q)
+{
+	struct peer *p = !q->pair ? NULL : q == q->pair->client ?
+	    q->pair->target : q->pair->client;
+	size_t len = peer_out(q, NULL);
+	ssize_t n;
+
+	if (!p || p->in.data) {
+		peer_write(q);
+		return;
+	}
+	if (len == 0 || q->wblocked)
+		return;
+	n = splice(p->pipe[0], NULL, q->fd, NULL, len,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		p->in.start += n;
+		if (p->in.start == p->in.end)
+			p->in.start = p->in.end = 0;
+		p->in.cap = p->pipesz;	/* slots are free again */
+		ss.nsent += n;
+		q->moved_at = tm.last_data = ss.now;
+		q->wblocked = (size_t)n < len;
+	} else if (n < 0 && errno == EAGAIN) {
+		q->wblocked = 1;
+	} else if (n < 0 && errno != EINTR) {
+		peer_done(q, OUTPUT_DONE, errno);
+	}
+}
+#else
+static void
+fwd_read(struct peer *p)
+{
+	peer_read(p);
+}
+
+static void
+fwd_write(struct peer *q)
+{
+	peer_write(q);
+}
+#endif
+
+/*
  * A nonblocking connect to the target for pr's client, from address
  * pr->ai on: the target end joins the table CONNECTING, and the loop
  * waits for it with the rest.  -1, with pr->err, if no address takes
@@ -2436,6 +2581,11 @@ fwd_dial(struct pair *pr)
 		if (!(t = peer_add(fd, pr->ai->ai_addr))) {
 			pr->err = errno;
 			close(fd);
+			return -1;
+		}
+		if (fwd_input(t) < 0) {
+			pr->err = errno;
+			peer_close(t, 1);
 			return -1;
 		}
 		/* Even a connect done at once: POLLOUT comes at once too. */
@@ -2466,8 +2616,13 @@ fwd_joined(struct peer *c)
 	pr->ai = fw.to;
 	pr->active = ss.now;
 	snprintf(pr->name, sizeof(pr->name), "%s", c->name);
-	if (fwd_dial(pr) < 0)
+	/* The socket first: short of fds, buffers do for the pipes. */
+	if (fwd_dial(pr) < 0) {
 		pr->how = "the target could not be reached";
+	} else if (fwd_input(c) < 0) {
+		pr->err = errno;
+		pr->how = "the client failed";
+	}
 }
 
 /*
@@ -2967,7 +3122,7 @@ static const struct route fwd_route = {
 	.move = move_nothing, .settle = fwd_settle_all, .joined = fwd_joined, .left = fwd_left,
 	.sock_wants = listen_wants, .sock_ready = accept_peer,
 	.owes = fwd_owes, .places = fwd_places, .cut = fwd_cut,
-	.inbuf = FWDBUF, .quiet = 1,
+	.read = fwd_read, .write = fwd_write, .quiet = 1,
 };
 static const struct route fwd_dgram_route = {
 	.move = move_nothing, .settle = fwd_dgram_move, .left = fwd_dgram_left,
@@ -3215,7 +3370,8 @@ run(void)
 		ss.route->move();
 		stdout_write();
 		for (int i = 0; i < peers.n; i++)
-			peer_write(peers.p[i]);
+			(ss.route->write ? ss.route->write :
+			    peer_write)(peers.p[i]);
 		/* Those writes made room: what waited for it moves now, or
 		 * nothing would wake poll() for it (a chat line waits until
 		 * every peer has room). */
@@ -4229,8 +4385,9 @@ session_init(void)
 {
 	struct rlimit rl;
 	char host[256];
-	/* fds a -m place takes: a forwarded TCP client has two */
-	rlim_t want = (rlim_t)opt.maxconns * (opt.to_host && !opt.udp ? 2 : 1) +
+	/* fds a -m place takes: a forwarded TCP client has two sockets and
+	 * two pipes (fewer fds: buffers instead of pipes) */
+	rlim_t want = (rlim_t)opt.maxconns * (opt.to_host && !opt.udp ? 6 : 1) +
 	    FD_SPARE;
 	int fl;
 

@@ -228,6 +228,64 @@ PY
 	done
 }
 
+@test "an urgent byte from the client passes in its place, and the bytes and FIN after it" {
+	target_bg count
+	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	run timeout 20 "$PYTHON" - "$PORT" <<'PY'
+import hashlib, os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+a, b = os.urandom(300000), os.urandom(300000)
+s.sendall(a)
+time.sleep(0.2)
+s.send(b"!", socket.MSG_OOB)  # splice stops short of it
+s.sendall(b)
+s.shutdown(socket.SHUT_WR)
+got = s.makefile("rb").read()
+d = a + b"!" + b
+want = b"%d %s\n" % (len(d), hashlib.sha256(d).hexdigest().encode())
+print("whole" if got == want else "got %r" % got)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = whole ]
+}
+
+@test "short of file descriptors, pairs use buffers for pipes, or are reset: never cut short" {
+	target_bg count
+	random_file "$BATS_TEST_TMPDIR/in" 5000000
+	local want whole=0 base n
+	want="5000000 $(sha "$BATS_TEST_TMPDIR/in")"
+	# The lowest fd a listening forward leaves free here (the suite may
+	# pass some on), then limits from no room for the target's socket
+	# up to room for both pipes.
+	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	for ((base = 0; base < 64; base++)); do
+		[ -e "/proc/$(ztpipe_pid "$LISTEN_PID")/fd/$base" ] || break
+	done
+	kill "$LISTEN_PID"
+	for n in $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) \
+	    $((base + 6)); do
+		LISTEN_ERR=$BATS_TEST_TMPDIR/err.$n
+		start_bg bash -c 'ulimit -n "$1"; shift; exec "$@"' _ "$n" \
+		    timeout 30 "$ZTPIPE" -l -v -m 1 127.0.0.1 0 \
+		    --to "127.0.0.1:$TPORT" 2>"$LISTEN_ERR" </dev/null
+		wait_for_file "$LISTEN_ERR" 'listening on'
+		PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$LISTEN_ERR")
+		run --separate-stderr timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" \
+		    <"$BATS_TEST_TMPDIR/in"
+		echo "base $base, ulimit -n $n: status $status, $output ($stderr)"
+		if [ "$status" -eq 0 ]; then
+			[ "$output" = "$want" ]
+			whole=$((whole + 1))
+		else
+			[[ $stderr == *"reset by peer"* ]] || false
+		fi
+		kill "$BG_PID"
+		wait_exit "$BG_PID" 10
+	done
+	[ "$whole" -eq 4 ]	# all but the first
+}
+
 @test "the target's FIN reaches the client while the client goes on sending" {
 	target_bg greet "$BATS_TEST_TMPDIR/heard"
 	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
