@@ -356,6 +356,8 @@ static struct forward {
 	int connect_ms;		/* -w, or CONNECT_MS */
 	int idle_ms;		/* -i: a pair or session silent this long ends */
 	int npairs;		/* pairs (UDP: sessions) open, for -m */
+	int pipe_fds;		/* pipes only below this fd: the rest is
+				 * for the sockets of -m pairs */
 	struct pair **hash;	/* udp: sessions by client address */
 	size_t hcap;		/* its buckets, a power of 2 */
 	unsigned long refused, full, lost;	/* udp: datagrams dropped */
@@ -2405,12 +2407,17 @@ fwd_target(const char *s)
 static void
 fwd_init(void)
 {
+	struct rlimit rl;
 	char name[NAMESZ];
 
 	fw.to = resolve(zt_node_host(opt.to_host), opt.to_port, 0);
 	fw.connect_ms = opt.wait_ms > 0 ? opt.wait_ms : CONNECT_MS;
 	fw.idle_ms = opt.idle_ms ? opt.idle_ms : opt.udp ? SESSION_MS : 0;
 	opt.idle_ms = 0;	/* a silent pair ends, not the session */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX)
+		fw.pipe_fds = (int)rl.rlim_cur - 2 * opt.maxconns - FD_SPARE;
+	else
+		fw.pipe_fds = INT_MAX;
 	io.in_open = 0;		/* stdin is not read */
 	io.out_open = 0;	/* stdout gets nothing: it is not even polled */
 	io.eof_leaves = 0;	/* a FIN is passed on, not a departure */
@@ -2426,19 +2433,25 @@ fwd_init(void)
  * buffer.  A pipe holds pages only while bytes wait in it, and grows to
  * FWDPIPE once found full (a bulk transfer), where fewer and larger
  * splices pay; the kernel may refuse (pipe-user-pages-soft), and the
- * pipe stays as it was.  -1 if neither can be had.
+ * pipe stays as it was.  Pipes take only the fds that -m's sockets will
+ * not need: they are a saving, sockets are the service.  -1 if neither
+ * can be had.
  */
 static int
 fwd_input(struct peer *p)
 {
 #if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
 	if (pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
-		p->pipesz = fcntl(p->pipe[0], F_GETPIPE_SZ);
-		p->pipesz = p->pipesz > 0 ? p->pipesz : 4096;
-		p->in.cap = p->pipesz;
-		return 0;
+		if (p->pipe[1] < fw.pipe_fds) {
+			p->pipesz = fcntl(p->pipe[0], F_GETPIPE_SZ);
+			p->pipesz = p->pipesz > 0 ? p->pipesz : 4096;
+			p->in.cap = p->pipesz;
+			return 0;
+		}
+		close(p->pipe[0]);	/* fds a socket will need */
+		close(p->pipe[1]);
 	}
-	p->pipe[0] = p->pipe[1] = -1;	/* out of fds: a buffer will do */
+	p->pipe[0] = p->pipe[1] = -1;	/* a buffer will do */
 #endif
 	return buf_init(&p->in, FWDBUF);
 }
@@ -2745,19 +2758,19 @@ fwd_left(struct peer *p)
 
 	if (!pr)
 		return;
+	if (!pr->how && p == pr->target && !pr->connected)
+		pr->how = "the target could not be reached";
+	if (!pr->how && p->err) {
+		pr->err = p->err;
+		pr->how = p == pr->client ? "the client failed" :
+		    "the target failed";
+	}
 	if (p == pr->client) {
 		pr->up = p->got;
 		pr->client = NULL;
 	} else {
 		pr->down = p->got;
 		pr->target = NULL;
-		if (!pr->connected && !pr->how)
-			pr->how = "the target could not be reached";
-	}
-	if (p->err && !pr->how) {
-		pr->err = p->err;
-		pr->how = p == pr->client ? "the client failed" :
-		    "the target failed";
 	}
 	if (pr->client || pr->target) {
 		fwd_settle(pr);
@@ -3076,8 +3089,8 @@ fwd_dgram_left(struct peer *p)
 		note("%s: %llu bytes to %s, %llu back; %s: %s", pr->name,
 		    pr->up, to, pr->down, pr->how, strerror(pr->err));
 	else
-		note("%s: %llu bytes to %s, %llu back; %s", pr->name, pr->up,
-		    to, pr->down, pr->how ? "idle" : "closed");
+		note("%s: %llu bytes to %s, %llu back; idle for %s", pr->name,
+		    pr->up, to, pr->down, ms_text(fw.idle_ms));
 	fw.npairs--;
 	free(pr);
 }

@@ -286,6 +286,33 @@ PY
 	[ "$whole" -eq 4 ]	# all but the first
 }
 
+@test "pipes never take the fds -m clients' sockets need: 20 at once under ulimit -n 64" {
+	target_bg echo
+	LISTEN_ERR=$BATS_TEST_TMPDIR/listen.err
+	start_bg bash -c 'ulimit -n 64; exec "$@"' _ timeout 60 "$ZTPIPE" -l -v \
+	    -m 20 127.0.0.1 0 --to "127.0.0.1:$TPORT" 2>"$LISTEN_ERR" </dev/null
+	wait_for_file "$LISTEN_ERR" 'listening on'
+	PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$LISTEN_ERR")
+	run timeout 60 "$PYTHON" - "$PORT" <<'PY'
+import os, socket, sys
+port = int(sys.argv[1])
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+bad = 0
+for s in conns:  # all open at once; then one by one, 100 kB each way
+    d = os.urandom(100000)
+    s.sendall(d)
+    s.shutdown(socket.SHUT_WR)
+    try:
+        bad += s.makefile("rb").read() != d
+    except ConnectionResetError:
+        bad += 1
+print("bad", bad)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "bad 0" ]
+}
+
 @test "the target's FIN reaches the client while the client goes on sending" {
 	target_bg greet "$BATS_TEST_TMPDIR/heard"
 	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
