@@ -13,7 +13,9 @@
 # count.  (No client half-closes: ncat --sh-exec would drop the answer.)  CPU as above; memory is the sum over the
 # forwarder's processes (socat forks one per connection), sampled every
 # 0.25 s: RSS, and PSS, which shares a page among the processes that map
-# it and so does not charge socat's shared pages a thousand times.
+# it and so does not charge socat's shared pages a thousand times; and,
+# as a cross-check that sees kernel memory too (pipes, socket buffers,
+# page tables), how far MemAvailable fell, which other work moves too.
 #
 # The goals it checks, with ratios from the same run: ztpipe at least
 # 1.5x socat's throughput; with CONNS connections, ztpipe's peak memory
@@ -190,10 +192,19 @@ PY
 
 cat >"$tmp/mem.py" <<'PY'
 """mem PID STOPFILE: until STOPFILE exists, every 0.25 s, sum RSS and PSS
-(KiB) over PID and its descendants; print the peaks and the most
-processes seen."""
+(KiB) over PID and its descendants, and see how far MemAvailable fell
+from where it was at the start (kernel memory too: socket buffers,
+pipes, socat's page tables; other work on the machine moves it as
+well); print the peaks and the most processes seen."""
 import os, sys, time
 root, stop = int(sys.argv[1]), sys.argv[2]
+def avail():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    return 0
+base = avail()
+peak_drop = 0
 def tree():
     kids = {}
     for d in os.listdir("/proc"):
@@ -224,8 +235,9 @@ while not os.path.exists(stop):
             pass
     peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
     peak_n = max(peak_n, len(pids))
+    peak_drop = max(peak_drop, base - avail())
     time.sleep(0.25)
-print(peak_rss, peak_pss, peak_n)
+print(peak_rss, peak_pss, peak_n, peak_drop)
 PY
 
 # --- the forwarders -----------------------------------------------------------
@@ -335,11 +347,11 @@ run_many() {
 	mres=$(cat "$d/mem")
 	# shellcheck disable=SC2086 # word splitting of the fields is intended
 	set -- $res $mres
-	if [ $# -ne 6 ] || [ "$1" -ne "$CONNS" ] || [ "$2" -ne 0 ]; then
+	if [ $# -ne 7 ] || [ "$1" -ne "$CONNS" ] || [ "$2" -ne 0 ]; then
 		ok=0
 		fail "$tool: ${1:-?} of $CONNS connections whole, ${2:-?} failed" \
 			"$(tail -n 3 "$d/merr")"
-		[ $# -eq 6 ] || set -- 0 "$CONNS" 0 0 0 0
+		[ $# -eq 7 ] || set -- 0 "$CONNS" 0 0 0 0 0
 	fi
 	if [ "$tool" = ztpipe ] && [ "$rc" -ne 0 ]; then
 		ok=0
@@ -347,10 +359,10 @@ run_many() {
 			"$(tail -n 3 "$d/err")"
 	fi
 	[ "$ok" -eq 1 ] || failures=$((failures + 1))
-	printf 'many\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$ok" "$1" "$2" "$3" \
-		"$cpu" "$4" "$5" "$6" >>"$results"
+	printf 'many\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$ok" "$1" "$2" \
+		"$3" "$cpu" "$4" "$5" "$6" "$7" >>"$results"
 	note "[many] $tool: $1 whole, $2 failed in $3 s, cpu $cpu s, peak RSS $4 KiB," \
-		"PSS $5 KiB, $6 processes"
+		"PSS $5 KiB, $6 processes, MemAvailable down $7 KiB"
 }
 
 for tool in "${many_tools[@]}"; do
@@ -408,10 +420,11 @@ if "ztpipe" in med and "socat" in med:
                 % (r, "PASS" if r >= 1.5 else "FAIL"))
     rc |= r < 1.5
 head = ["tool", "connections", "failed", "wall s", "CPU s", "peak RSS KiB",
-        "peak PSS KiB", "processes"]
+        "peak PSS KiB", "processes", "system KiB"]
 table = []
 for t, r in many.items():
-    table.append([t, r[3], r[4], "%.2f" % float(r[5]), r[6], r[7], r[8], r[9]])
+    table.append([t, r[3], r[4], "%.2f" % float(r[5]), r[6], r[7], r[8], r[9],
+                  r[10]])
 show("forward, %d connections at once, 1 MB each" % conns, head, table)
 z, s = many.get("ztpipe"), many.get("socat")
 if z and s and z[2] == "1" and s[2] == "1":
@@ -421,6 +434,8 @@ if z and s and z[2] == "1" and s[2] == "1":
     goal.append("ztpipe CPU vs socat: %.2f (goal: under 1): %s"
                 % (cr, "PASS" if cr < 1 else "FAIL"))
     rc |= mr >= 0.25 or cr >= 1
+    goal.append("system memory (MemAvailable's fall, noisy) ztpipe vs socat: %.3f"
+                % (int(z[10]) / max(int(s[10]), 1)))
 print()
 for g in goal:
     print(g)
