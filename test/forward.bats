@@ -250,6 +250,7 @@ PY
 	[ "$output" = whole ]
 }
 
+# bats test_tags=unix
 @test "short of file descriptors, pairs use buffers for pipes, or are reset: never cut short" {
 	target_bg count
 	random_file "$BATS_TEST_TMPDIR/in" 5000000
@@ -286,6 +287,7 @@ PY
 	[ "$whole" -eq 4 ]	# all but the first
 }
 
+# bats test_tags=unix
 @test "pipes never take the fds -m clients' sockets need: 20 at once under ulimit -n 64" {
 	target_bg echo
 	LISTEN_ERR=$BATS_TEST_TMPDIR/listen.err
@@ -467,6 +469,7 @@ PY
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
 @test "a stop mid-transfer: every client got all its bytes or saw a reset, never a short clean end" {
 	target_bg slowecho
 	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
@@ -528,6 +531,7 @@ PY
 	    "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "a stop with no pair open ends the forward with status 0" {
 	target_bg echo
 	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
