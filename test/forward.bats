@@ -165,6 +165,39 @@ expect_client_reset() {
 	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 }
 
+# bats test_tags=unix
+@test "ssh through the forward to a throwaway sshd: 5 MB there and back" {
+	[ -x /usr/sbin/sshd ] && command -v ssh >/dev/null ||
+	    skip "openssh-server and ssh not installed"
+	local d=$BATS_TEST_TMPDIR/ssh
+	mkdir "$d"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/host"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/client"
+	cp "$d/client.pub" "$d/auth"
+	TPORT=$(free_port)
+	cat >"$d/config" <<EOF_
+ListenAddress 127.0.0.1
+Port $TPORT
+HostKey $d/host
+AuthorizedKeysFile $d/auth
+PidFile none
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+EOF_
+	start_bg /usr/sbin/sshd -D -e -f "$d/config" 2>"$d/sshd.err"
+	wait_for_port "$TPORT"
+	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	random_file "$d/in" 5000000
+	timeout 60 ssh -p "$PORT" -i "$d/client" -o BatchMode=yes \
+	    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+	    -o LogLevel=ERROR "$(id -un)@127.0.0.1" cat <"$d/in" >"$d/out"
+	[ "$(sha "$d/out")" = "$(sha "$d/in")" ]
+	wait_for_file "$LISTEN_ERR" 'back; closed'
+}
+
 @test "100 clients at once through the forward to an echo server: 1 MB each way each, every byte exact" {
 	target_bg echo
 	listen_bg -m 100 127.0.0.1 0 --to "127.0.0.1:$TPORT"
