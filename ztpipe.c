@@ -378,7 +378,7 @@ static struct forward {
 	int grown;		/* pipes grown to FWDPIPE, at most FWDGROWN */
 	struct pair **hash;	/* udp: sessions by client address */
 	size_t hcap;		/* its buckets, a power of 2 */
-	unsigned long refused, full, lost;	/* udp: datagrams dropped */
+	unsigned long full, lost;	/* udp: datagrams dropped (--allow: dg) */
 } fw;
 
 static volatile sig_atomic_t got_signal;
