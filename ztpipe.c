@@ -1541,9 +1541,12 @@ listen_on(const char *host, const char *port)
 			if (ai->ai_family == AF_INET6)
 				(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 				    &v6only, sizeof(v6only));
+			/* The longest queue allowed: a burst of callers
+			 * waits in it; past it, a caller's SYN is dropped
+			 * and sent again only a second later. */
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 			    (ai->ai_socktype == SOCK_STREAM &&
-			    listen(fd, 128) < 0)) {
+			    listen(fd, SOMAXCONN) < 0)) {
 				/* Say the first address that could not be
 				 * bound: "::", not the 0.0.0.0 tried next. */
 				if (!*failed) {
