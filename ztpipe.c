@@ -86,8 +86,6 @@
 #define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
 #define UDP_WAIT_MS	1000	/* -u client: replies awaited after stdin */
 #define FWDBUF		(64 * 1024)	/* --to: a direction's buffer, if no pipe */
-#define FWDPIPE		(1024 * 1024)	/* --to: a busy direction's pipe grows to */
-#define FWDGROWN	64	/* --to: pipes grown at once, at most (64 MiB) */
 #define CONNECT_MS	10000	/* --to: a target silent this long, without -w */
 #define SESSION_MS	60000	/* --to -u: a session's silence, without -i */
 
@@ -150,7 +148,6 @@ struct peer {
 	struct pair *pair;	/* --to: the pair it is one end of */
 	int pipe[2];		/* --to: what it sent, spliced on; -1: in "in" */
 	int pipesz;		/* --to: the pipe's size */
-	int grown;		/* --to: it was asked to grow (once) */
 };
 
 /*
@@ -375,7 +372,6 @@ static struct forward {
 	int npairs;		/* pairs (UDP: sessions) open, for -m */
 	int pipe_fds;		/* pipes only below this fd: the rest is
 				 * for the sockets of -m pairs */
-	int grown;		/* pipes grown to FWDPIPE, at most FWDGROWN */
 	struct pair **hash;	/* udp: sessions by client address */
 	size_t hcap;		/* its buckets, a power of 2 */
 	unsigned long full, lost;	/* udp: datagrams dropped (--allow: dg) */
@@ -3321,12 +3317,12 @@ fwd_init(void)
 /*
  * An end's input: a pipe where splice(2) works (Linux), so that its
  * bytes go on to the other end without a copy through us, or else a
- * buffer.  A pipe holds pages only while bytes wait in it, and grows to
- * FWDPIPE once found full (a bulk transfer), where fewer and larger
- * splices pay; the kernel may refuse (pipe-user-pages-soft), and the
- * pipe stays as it was.  Pipes take only the fds that -m's sockets will
- * not need: they are a saving, sockets are the service.  -1 if neither
- * can be had.
+ * buffer.  A pipe holds pages only while bytes wait in it.  It keeps
+ * its 64 KiB: grown to 1 MiB once full, it saved a bulk pair a fifth of
+ * its CPU, but a thousand busy pairs then held 200-300 MB of kernel
+ * memory, not 10 (bench/forward.sh).  Pipes take only the fds that -m's
+ * sockets will not need: they are a saving, sockets are the service.
+ * -1 if neither can be had.
  */
 static int
 fwd_input(struct peer *p)
@@ -3349,27 +3345,6 @@ fwd_input(struct peer *p)
 
 #if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
 /*
- * Its pipe was full: larger, once, if the kernel agrees, and while
- * fewer than FWDGROWN are: pipe pages are kernel memory, and a thousand
- * busy pairs must not take a GiB of it.
- */
-static void
-fwd_grow(struct peer *p)
-{
-	int sz;
-
-	if (p->grown || fw.grown >= FWDGROWN)
-		return;
-	p->grown = 1;
-	if (fcntl(p->pipe[0], F_SETPIPE_SZ, FWDPIPE) >= 0 &&
-	    (sz = fcntl(p->pipe[0], F_GETPIPE_SZ)) > p->pipesz) {
-		p->pipesz = sz;
-		fw.grown++;
-	}
-	p->in.cap = p->pipesz;
-}
-
-/*
  * forward, an end's read step: from its socket into its pipe.  A pipe
  * whose slots splice has filled in pieces takes nothing more, though
  * it has bytes of room, until the other end drains it: then it claims
@@ -3382,7 +3357,7 @@ fwd_read(struct peer *p)
 {
 	char b[4096];
 	ssize_t n;
-	int k = 0, mark = 0;
+	int k = 0;
 
 	if (p->in.data) {
 		peer_read(p);
@@ -3393,13 +3368,11 @@ fwd_read(struct peer *p)
 	/* Not EOF, nor a wake-up for POLLOUT: the mark, or bytes waiting
 	 * that the pipe did not take. */
 	if ((n == 0 || (n < 0 && errno == EAGAIN)) &&
-	    ((mark = sockatmark(p->fd) == 1) || (n < 0 &&
+	    (sockatmark(p->fd) == 1 || (n < 0 &&
 	    ioctl(p->fd, FIONREAD, &k) == 0 && k > 0))) {
 		if (buf_len(&p->in) > 0) {
 			/* Taken slots, or the mark: wait for a drain. */
 			p->in.cap = buf_len(&p->in);
-			if (!mark)
-				fwd_grow(p);
 			return;
 		}
 		if ((n = read(p->fd, b, sizeof(b))) > 0 &&
@@ -3411,8 +3384,6 @@ fwd_read(struct peer *p)
 		p->got += n;
 		ss.nrecv += n;
 		tm.last_data = ss.now;
-		if (buf_room(&p->in) == 0)
-			fwd_grow(p);
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
 	}
@@ -3655,8 +3626,6 @@ fwd_left(struct peer *p)
 
 	if (!pr)
 		return;
-	if (p->grown && p->pipesz >= FWDPIPE)
-		fw.grown--;	/* its pipe goes with it */
 	if (!pr->how && p == pr->target && !pr->connected)
 		pr->how = "the target could not be reached";
 	if (!pr->how && p->err) {
