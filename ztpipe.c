@@ -3317,12 +3317,12 @@ fwd_init(void)
 /*
  * An end's input: a pipe where splice(2) works (Linux), so that its
  * bytes go on to the other end without a copy through us, or else a
- * buffer.  A pipe holds pages only while bytes wait in it.  It keeps
- * its 64 KiB: grown to 1 MiB once full, it saved a bulk pair a fifth of
- * its CPU, but a thousand busy pairs then held 200-300 MB of kernel
- * memory, not 10 (bench/forward.sh).  Pipes take only the fds that -m's
- * sockets will not need: they are a saving, sockets are the service.
- * -1 if neither can be had.
+ * buffer.  A pipe holds pages only while bytes wait in it, and keeps
+ * its 64 KiB: grown to 1 MiB, it saved a bulk pair a fifth of its CPU
+ * at the same speed, but let every pair hold 2 MiB of kernel memory,
+ * 2 GiB for a thousand.  Pipes take only the fds that -m's sockets will
+ * not need: they are a saving, sockets are the service.  -1 if neither
+ * can be had.
  */
 static int
 fwd_input(struct peer *p)

@@ -434,8 +434,9 @@ if z and s and z[2] == "1" and s[2] == "1":
     goal.append("ztpipe CPU vs socat: %.2f (goal: under 1): %s"
                 % (cr, "PASS" if cr < 1 else "FAIL"))
     rc |= mr >= 0.25 or cr >= 1
-    goal.append("system memory (MemAvailable's fall, noisy) ztpipe vs socat: %.3f"
-                % (int(z[10]) / max(int(s[10]), 1)))
+    goal.append("system memory (MemAvailable's fall; anything else running "
+                "moves it, by hundreds of MB on a shared machine) ztpipe vs "
+                "socat: %.3f" % (int(z[10]) / max(int(s[10]), 1)))
 print()
 for g in goal:
     print(g)
