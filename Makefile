@@ -202,6 +202,7 @@ bench: ztpipe
 	bench/many.sh 1000 2000
 	MODE=conns bench/many.sh 1000 2000
 	bench/udp.sh
+	bench/forward.sh 1073741824 1000
 
 valgrind: ztpipe
 	sh test/valgrind.sh ./ztpipe

@@ -77,6 +77,7 @@
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
 #define CHATLINE	(NICKMAX * 3 + 1 + 8 + 3 * LINEMAX) /* one, dressed */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
+#define ACCEPTS		64	/* callers accepted in one round, at most */
 #define CHUNKS		64	/* stdout's chunks written by one writev */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
 #define DGRAMMAX	65507	/* -u: a stdin read, one datagram (IPv4's most) */
@@ -84,6 +85,9 @@
 #define UDPRCVBUF	(8 * 1024 * 1024)	/* -u: kernel buffer asked for */
 #define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
 #define UDP_WAIT_MS	1000	/* -u client: replies awaited after stdin */
+#define FWDBUF		(64 * 1024)	/* --to: a direction's buffer, if no pipe */
+#define CONNECT_MS	10000	/* --to: a target silent this long, without -w */
+#define SESSION_MS	60000	/* --to -u: a session's silence, without -i */
 
 /* The size relations the code relies on, checked by the compiler: a
  * chat peer's queue holds any dressed line, stdout's UDP queue any
@@ -102,13 +106,15 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 
 /* getopt_long values of the options that have no letter. */
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
-    OPT_NETWORK, OPT_RESOLVE, OPT_SEND_ONLY, OPT_END };
+    OPT_NETWORK, OPT_RESOLVE, OPT_SEND_ONLY, OPT_TO, OPT_END };
 
 /* Poll slots of the general loop; the peers that wait follow SLOT_PEER.
  * SLOT_SOCK is the session's own socket: the TCP listener, or UDP's. */
 enum { SLOT_SIGNAL, SLOT_STDIN, SLOT_STDOUT, SLOT_SOCK, SLOT_PEER };
 
-/* A byte queue: data[start..end) is queued, data[end..cap) is free. */
+/* A byte queue: data[start..end) is queued, data[end..cap) is free.
+ * No data: the bytes wait in a pipe (--to splices), counted here, and
+ * cap is the room the pipe is known to have. */
 struct buf {
 	char *data;
 	size_t cap, start, end;
@@ -116,6 +122,7 @@ struct buf {
 
 /* Where a peer's life has come to; it only moves down the list. */
 enum life {
+	CONNECTING,	/* --to: the handshake with the target is under way */
 	OPEN,		/* bytes move both ways */
 	INPUT_DONE,	/* it sent FIN; we may still send */
 	OUTPUT_DONE,	/* we sent FIN, or can send no more; it may still send */
@@ -137,6 +144,30 @@ struct peer {
 	long long moved_at;	/* ms when it last took data or had room */
 	int warned_long;	/* -v: said once that its lines are too long */
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
+	unsigned long long got;	/* bytes read from it */
+	struct pair *pair;	/* --to: the pair it is one end of */
+	int pipe[2];		/* --to: what it sent, spliced on; -1: in "in" */
+	int pipesz;		/* --to: the pipe's size */
+};
+
+/*
+ * --to: a client and its own connection to the target (TCP), or a
+ * client address and its own socket to the target (UDP).  Either end
+ * may leave the table before the other; the pair goes with the last.
+ */
+struct pair {
+	struct peer *client, *target;	/* NULL once gone (UDP: no client) */
+	const struct addrinfo *ai;	/* the target address dialled */
+	long long due;		/* connecting: give up then */
+	long long active;	/* when bytes last moved */
+	unsigned long long up, down;	/* bytes from the client, the target */
+	int connected;		/* the target answered */
+	int err;		/* the first error of either end */
+	const char *how;	/* how it ended, for -v; NULL: not yet */
+	char name[NAMESZ];	/* the client's, said when it is gone */
+	struct sockaddr_storage sa;	/* udp: the client's address */
+	socklen_t salen;
+	struct pair *next;	/* udp: the next in its hash chain */
 };
 
 /*
@@ -159,6 +190,16 @@ struct route {
 					 * dropped after STUCK_MS; NULL: never */
 	int (*over)(void);		/* the session has ended by itself;
 					 * NULL: only a stop ends it */
+	int (*places)(void);		/* -m's places taken; NULL: peers
+					 * connected, and one that sent FIN
+					 * makes room */
+	void (*read_step)(struct peer *);	/* a peer's; NULL: peer_read */
+	void (*write_step)(struct peer *);	/* its; NULL: peer_write */
+	int (*cut)(void);		/* the end: reset what the route holds
+					 * unfinished itself (pairs); how many */
+	void (*settle)(void);		/* after the writes, first in reap:
+					 * rules that wait for bytes to be out
+					 * (--to's pairs); NULL: none */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue (and one for
 					 * stdout); 0: none */
@@ -170,6 +211,8 @@ struct route {
 	int single;			/* one peer: its error fails the session */
 	int wait_ms;			/* after stdin's end, end once nothing
 					 * came for this long (UDP has no FIN) */
+	int quiet;			/* a peer's error is the route's to
+					 * say (-v), not a line of its own */
 };
 
 #ifdef SPLICE_F_MOVE
@@ -209,6 +252,8 @@ static struct options {
 	const char *host;	/* host to dial or address to listen on */
 	const char *port;
 	const char *network;	/* --network: ZeroTier network ID, 16 hex */
+	char *to_host;		/* --to: the target, as given */
+	const char *to_port;
 	int sixplane;		/* --6plane: dial node IDs at 6PLANE addresses */
 	int addrs;		/* --addrs: list ZeroTier addresses and exit */
 	int probe;		/* -z: only see whether something listens */
@@ -268,6 +313,7 @@ static struct timers {
 				 * until then is a loss, silence is not */
 	long long progress;	/* -P: draw again then */
 	long long last_data;	/* -i: when bytes last moved */
+	long long route;	/* the route's next deadline (--to) */
 } tm;
 
 /* The session as a whole. */
@@ -317,6 +363,19 @@ static struct dgram {
 	struct sockaddr_storage noted[NOTEDMAX];	/* -v: said already */
 	int nnoted;
 } dg;
+
+/* forward (--to): the target and the pairs. */
+static struct forward {
+	struct addrinfo *to;	/* the target's addresses, tried in order */
+	int connect_ms;		/* -w, or CONNECT_MS */
+	int idle_ms;		/* -i: a pair or session silent this long ends */
+	int npairs;		/* pairs (UDP: sessions) open, for -m */
+	int pipe_fds;		/* pipes only below this fd: the rest is
+				 * for the sockets of -m pairs */
+	struct pair **hash;	/* udp: sessions by client address */
+	size_t hcap;		/* its buckets, a power of 2 */
+	unsigned long full, lost;	/* udp: datagrams dropped (--allow: dg) */
+} fw;
 
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
@@ -1478,9 +1537,12 @@ listen_on(const char *host, const char *port)
 			if (ai->ai_family == AF_INET6)
 				(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 				    &v6only, sizeof(v6only));
+			/* The longest queue allowed: a burst of callers
+			 * waits in it; past it, a caller's SYN is dropped
+			 * and sent again only a second later. */
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 			    (ai->ai_socktype == SOCK_STREAM &&
-			    listen(fd, 128) < 0)) {
+			    listen(fd, SOMAXCONN) < 0)) {
 				/* Say the first address that could not be
 				 * bound: "::", not the 0.0.0.0 tried next. */
 				if (!*failed) {
@@ -2222,6 +2284,9 @@ nick_set(char *nick, const char *s, size_t len)
 static void
 peer_free(struct peer *p)
 {
+	for (int i = 0; i < 2; i++)
+		if (p->pipe[i] >= 0)
+			close(p->pipe[i]);
 	free(p->in.data);
 	free(p->out.data);
 	free(p);
@@ -2239,14 +2304,16 @@ peer_add(int fd, const struct sockaddr *sa)
 		peers.p = grown;
 		peers.cap = cap;
 	}
-	if (!(p = calloc(1, sizeof(*p))) ||
-	    buf_init(&p->in, ss.route->inbuf) < 0 ||
+	if (!(p = calloc(1, sizeof(*p))))
+		return NULL;
+	p->pipe[0] = p->pipe[1] = -1;
+	if ((ss.route->inbuf && buf_init(&p->in, ss.route->inbuf) < 0) ||
 	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
-		if (p)
-			peer_free(p);
+		peer_free(p);
 		return NULL;
 	}
 	p->fd = fd;
+	p->life = OPEN;
 	p->serial = ++peers.serials;
 	p->sent = io.ring_base + buf_len(&io.ring);	/* no replay */
 	p->moved_at = tm.last_data = ss.now;
@@ -2357,12 +2424,26 @@ peer_done(struct peer *p, enum life half, int err)
 		p->life = half;
 }
 
-/* What waits to go to it, at *data unless NULL: its own queue, or the
+/* The queue a peer is written from: its own, or with --to what the
+ * other end of its pair sent; NULL: the stdin ring. */
+static struct buf *
+peer_queue(const struct peer *p)
+{
+	struct peer *from;
+
+	if (ss.route->broadcast)
+		return NULL;
+	from = !p->pair ? NULL : p == p->pair->client ? p->pair->target :
+	    p->pair->client;
+	return from ? &from->in : (struct buf *)&p->out;
+}
+
+/* What waits to go to it, at *data unless NULL: its queue, or the
  * stdin ring past its cursor. */
 static size_t
 peer_out(const struct peer *p, const char **data)
 {
-	const struct buf *b = ss.route->broadcast ? &io.ring : &p->out;
+	const struct buf *b = peer_queue(p) ? peer_queue(p) : &io.ring;
 	size_t off = ss.route->broadcast ? p->sent - io.ring_base : 0;
 
 	if (data)
@@ -2377,6 +2458,7 @@ peer_read(struct peer *p)
 
 	if (n > 0) {
 		ss.nrecv += n;
+		p->got += n;
 		tm.last_data = ss.now;
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
@@ -2396,7 +2478,7 @@ peer_write(struct peer *p)
 		if (ss.route->broadcast)
 			p->sent += n;
 		else
-			p->out.start += n;
+			peer_queue(p)->start += n;
 		ss.nsent += n;
 		p->moved_at = tm.last_data = ss.now;
 		p->wblocked = (size_t)n < len;	/* the socket is full */
@@ -2410,14 +2492,17 @@ peer_write(struct peer *p)
 /*
  * What p waits for from poll().  A line buffer (-k, --chat) that is
  * full with no whole line in it grows first, up to LINEMAX, or the
- * peer would never be read again.
+ * peer would never be read again.  A handshake under way waits for
+ * POLLOUT, which says it has ended, well or not.
  */
 static short
 peer_wants(struct peer *p)
 {
 	short ev = 0;
 
-	if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+	if (p->life == CONNECTING)
+		return POLLOUT;
+	if (!p->pair && buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
 	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
 	    LINEMAX, 0) == 0 && buf_grow(&p->in, LINEMAX) < 0)
 		fail(errno, "realloc");
@@ -2426,6 +2511,21 @@ peer_wants(struct peer *p)
 	if (peer_out(p, NULL) > 0)
 		ev |= POLLOUT;
 	return ev;
+}
+
+/* Its handshake has ended (POLLOUT): OPEN, or done with the error. */
+static void
+peer_connected(struct peer *p)
+{
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		err = errno;
+	if (err == 0)
+		p->life = OPEN;
+	else
+		peer_done(p, INPUT_DONE, err);
 }
 
 /*
@@ -2703,8 +2803,9 @@ listen_wants(void)
 	return ss.stopping || tm.accept ? 0 : POLLIN;
 }
 
-static void
-accept_peer(short revents)
+/* One caller from the listen queue; -1 if none was taken from it. */
+static int
+accept_one(void)
 {
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
@@ -2712,12 +2813,11 @@ accept_peer(short revents)
 	struct peer *p;
 	int fd;
 
-	(void)revents;
 	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			/* Out of fds: the caller waits in the backlog a while. */
-			if (!peer_evict()) {
+			if (ss.route->places || !peer_evict()) {
 				note("accept: %s; trying again shortly",
 				    strerror(errno));
 				tm.accept = ss.now + 100;
@@ -2726,14 +2826,17 @@ accept_peer(short revents)
 		    errno != ECONNABORTED) {
 			say(errno, "accept");
 		}
-		return;
+		return -1;
 	}
 	addr_name((struct sockaddr *)&sa, name, sizeof(name));
 	/* Refused callers get a reset: they must not read refusal as an end. */
 	if (!allowed((struct sockaddr *)&sa)) {
 		note("refused %s: not in --allow", name);
-	} else if (peers.nconn >= opt.maxconns && !peer_evict()) {
-		note("refused %s: %d peers already", name, peers.nconn);
+	} else if (ss.route->places ? ss.route->places() >= opt.maxconns :
+	    peers.nconn >= opt.maxconns && !peer_evict()) {
+		note("refused %s: %d %s already", name, ss.route->places ?
+		    ss.route->places() : peers.nconn, ss.route->places ?
+		    "connections" : "peers");
 	} else if (set_nonblock(fd, NULL) < 0 ||
 	    !(p = peer_add(fd, (struct sockaddr *)&sa))) {
 		say(errno, "refused %s", name);
@@ -2741,10 +2844,26 @@ accept_peer(short revents)
 		note("connection from %s", p->name);
 		if (ss.route->joined)
 			ss.route->joined(p);
-		return;
+		return 0;
 	}
 	linger0(fd);
 	close(fd);
+	return 0;
+}
+
+/*
+ * The callers waiting, a batch a round: taken one a round, while each
+ * round polls every peer, a burst of callers overflowed the listen
+ * queue, and each one dropped tried again a second later (1,000 at
+ * once took 6 s to connect through --to; socat took 0.1 s).
+ */
+static void
+accept_peer(short revents)
+{
+	(void)revents;
+	for (int k = 0; k < ACCEPTS && peers.lfd >= 0 && listen_wants(); k++)
+		if (accept_one() < 0)
+			break;
 }
 
 /* ---- endpoints: the UDP socket ---- */
@@ -3137,6 +3256,713 @@ pipe_over(void)
 	return peers.serials > 0 && peers.n == 0;
 }
 
+/* ---- routes: forward (--to) ---- */
+
+/*
+ * "host:port", "[v6addr]:port" or "zt:node:port" into opt.to_host and
+ * opt.to_port; -1 if malformed.  A bare IPv6 address is refused: its
+ * last group would pass for the port.
+ */
+static int
+fwd_target(const char *s)
+{
+	char *h = strdup(s), *colon;
+	size_t len;
+
+	if (!h)
+		die(EXIT_NET, errno, "strdup");
+	opt.to_host = h;	/* kept for the session's life */
+	if (!(colon = strrchr(h, ':')) || colon[1] == '\0')
+		return -1;
+	*colon = '\0';
+	opt.to_port = colon + 1;
+	if (*h == '[') {
+		len = strlen(h);
+		if (len < 3 || h[len - 1] != ']')
+			return -1;
+		h[len - 1] = '\0';
+		opt.to_host = h + 1;
+	} else if (strchr(strncmp(h, "zt:", 3) == 0 ? h + 3 : h, ':') ||
+	    strchr(h, ']')) {
+		return -1;
+	}
+	return *opt.to_host ? 0 : -1;
+}
+
+/* The target's addresses, once for the session; -i, -w and stdio are
+ * the pairs' business here, not the session's. */
+static void
+fwd_init(void)
+{
+	struct rlimit rl;
+	char name[NAMESZ];
+
+	fw.to = resolve(zt_node_host(opt.to_host), opt.to_port, 0);
+	fw.connect_ms = opt.wait_ms > 0 ? opt.wait_ms : CONNECT_MS;
+	fw.idle_ms = opt.idle_ms ? opt.idle_ms : opt.udp ? SESSION_MS : 0;
+	opt.idle_ms = 0;	/* a silent pair ends, not the session */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX)
+		fw.pipe_fds = (int)rl.rlim_cur - 2 * opt.maxconns - FD_SPARE;
+	else
+		fw.pipe_fds = INT_MAX;
+	io.in_open = 0;		/* stdin is not read */
+	io.out_open = 0;	/* stdout gets nothing: it is not even polled */
+	io.eof_leaves = 0;	/* a FIN is passed on, not a departure */
+	ss.total = -1;
+	addr_name(fw.to->ai_addr, name, sizeof(name));
+	note("forwarding to %s%s", name, fw.to->ai_next ? " (or the next "
+	    "address)" : "");
+}
+
+/*
+ * An end's input: a pipe where splice(2) works (Linux), so that its
+ * bytes go on to the other end without a copy through us, or else a
+ * buffer.  A pipe holds pages only while bytes wait in it, and keeps
+ * its 64 KiB: grown to 1 MiB, it saved a bulk pair a fifth of its CPU
+ * at the same speed, but let every pair hold 2 MiB of kernel memory,
+ * 2 GiB for a thousand.  Pipes take only the fds that -m's sockets will
+ * not need: they are a saving, sockets are the service.  -1 if neither
+ * can be had.
+ */
+static int
+fwd_input(struct peer *p)
+{
+#if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
+	if (pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+		if (p->pipe[1] < fw.pipe_fds) {
+			p->pipesz = fcntl(p->pipe[0], F_GETPIPE_SZ);
+			p->pipesz = p->pipesz > 0 ? p->pipesz : 4096;
+			p->in.cap = p->pipesz;
+			return 0;
+		}
+		close(p->pipe[0]);	/* fds a socket will need */
+		close(p->pipe[1]);
+	}
+	p->pipe[0] = p->pipe[1] = -1;	/* a buffer will do */
+#endif
+	return buf_init(&p->in, FWDBUF);
+}
+
+#if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
+/*
+ * forward, an end's read step: from its socket into its pipe.  A pipe
+ * whose slots splice has filled in pieces takes nothing more, though
+ * it has bytes of room, until the other end drains it: then it claims
+ * no room.  An urgent byte (MSG_OOB, in line: see tune) stops splice
+ * short of it for good; read() takes it and what follows, written into
+ * the pipe, empty then, so that a page surely fits.
+ */
+static void
+fwd_read(struct peer *p)
+{
+	char b[4096];
+	ssize_t n;
+	int k = 0;
+
+	if (p->in.data) {
+		peer_read(p);
+		return;
+	}
+	n = splice(p->fd, NULL, p->pipe[1], NULL, buf_room(&p->in),
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	/* Not EOF, nor a wake-up for POLLOUT: the mark, or bytes waiting
+	 * that the pipe did not take. */
+	if ((n == 0 || (n < 0 && errno == EAGAIN)) &&
+	    (sockatmark(p->fd) == 1 || (n < 0 &&
+	    ioctl(p->fd, FIONREAD, &k) == 0 && k > 0))) {
+		if (buf_len(&p->in) > 0) {
+			/* Taken slots, or the mark: wait for a drain. */
+			p->in.cap = buf_len(&p->in);
+			return;
+		}
+		if ((n = read(p->fd, b, sizeof(b))) > 0 &&
+		    write(p->pipe[1], b, n) != n)
+			fail(errno, "write to a pipe");	/* an empty one */
+	}
+	if (n > 0) {
+		p->in.end += n;
+		p->got += n;
+		ss.nrecv += n;
+		tm.last_data = ss.now;
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
+	}
+}
+
+/* forward, an end's write step: from the other end's pipe, if it has
+ * one, into its socket. */
+static void
+fwd_write(struct peer *q)
+{
+	struct peer *p = !q->pair ? NULL : q == q->pair->client ?
+	    q->pair->target : q->pair->client;
+	size_t len = peer_out(q, NULL);
+	ssize_t n;
+
+	if (!p || p->in.data) {
+		peer_write(q);
+		return;
+	}
+	if (len == 0 || q->wblocked)
+		return;
+	n = splice(p->pipe[0], NULL, q->fd, NULL, len,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		p->in.start += n;
+		if (p->in.start == p->in.end)
+			p->in.start = p->in.end = 0;
+		p->in.cap = p->pipesz;	/* slots are free again */
+		ss.nsent += n;
+		q->moved_at = tm.last_data = ss.now;
+		q->wblocked = (size_t)n < len;
+	} else if (n < 0 && errno == EAGAIN) {
+		q->wblocked = 1;
+	} else if (n < 0 && errno != EINTR) {
+		peer_done(q, OUTPUT_DONE, errno);
+	}
+}
+#else
+static void
+fwd_read(struct peer *p)
+{
+	peer_read(p);
+}
+
+static void
+fwd_write(struct peer *q)
+{
+	peer_write(q);
+}
+#endif
+
+/*
+ * A nonblocking connect to the target for pr's client, from address
+ * pr->ai on: the target end joins the table CONNECTING, and the loop
+ * waits for it with the rest.  -1, with pr->err, if no address takes
+ * the call at all.
+ */
+static int
+fwd_dial(struct pair *pr)
+{
+	struct peer *t;
+	int fd;
+
+	for (; pr->ai; pr->ai = pr->ai->ai_next) {
+		if ((fd = socket(pr->ai->ai_family, pr->ai->ai_socktype, 0)) < 0) {
+			pr->err = errno;
+			continue;
+		}
+		if (set_nonblock(fd, NULL) < 0 || (connect(fd,
+		    pr->ai->ai_addr, pr->ai->ai_addrlen) < 0 &&
+		    errno != EINPROGRESS)) {
+			pr->err = errno;
+			close(fd);
+			continue;
+		}
+		if (!(t = peer_add(fd, pr->ai->ai_addr))) {
+			pr->err = errno;
+			close(fd);
+			return -1;
+		}
+		if (fwd_input(t) < 0) {
+			pr->err = errno;
+			peer_close(t, 1);
+			return -1;
+		}
+		/* Even a connect done at once: POLLOUT comes at once too. */
+		t->life = CONNECTING;
+		t->pair = pr;
+		pr->target = t;
+		pr->due = ss.now + fw.connect_ms;
+		pr->err = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* A client is here: it gets its own connection to the target. */
+static void
+fwd_joined(struct peer *c)
+{
+	struct pair *pr = calloc(1, sizeof(*pr));
+
+	if (!pr) {
+		say(errno, "refused %s", c->name);
+		peer_close(c, 1);
+		return;
+	}
+	fw.npairs++;
+	pr->client = c;
+	c->pair = pr;
+	pr->ai = fw.to;
+	pr->active = ss.now;
+	snprintf(pr->name, sizeof(pr->name), "%s", c->name);
+	/* The socket first: short of fds, buffers do for the pipes. */
+	if (fwd_dial(pr) < 0) {
+		pr->how = "the target could not be reached";
+	} else if (fwd_input(c) < 0) {
+		pr->err = errno;
+		pr->how = "the client failed";
+	}
+}
+
+/*
+ * A pair's rules, each round and when an end leaves the table:
+ * - the target answers, or the next address is tried, until none is
+ *   left: then the pair has failed;
+ * - an end's FIN reaches the other end as FIN, after its bytes;
+ * - an end that failed (a reset, a write refused) first hands on what
+ *   it sent before, as far as the other end takes it, then the other
+ *   end is reset too: bytes were lost, and a clean FIN would hide it;
+ * - -i: a pair silent that long is reset both ways.
+ */
+static void
+fwd_settle(struct pair *pr)
+{
+	struct peer *c = pr->client, *t = pr->target, *x, *y;
+	int idle;
+
+	if ((c && c->got != pr->up) || (t && t->got != pr->down))
+		pr->active = ss.now;
+	pr->up = c ? c->got : pr->up;
+	pr->down = t ? t->got : pr->down;
+	if (t && t->life == CONNECTING && ss.now >= pr->due) {
+		t->err = ETIMEDOUT;
+		peer_close(t, 1);
+	}
+	if (t && !pr->connected && t->life != CONNECTING) {
+		if (t->fd >= 0 && !t->err) {
+			pr->connected = 1;
+		} else {
+			/* Refused, or no answer: alone, it is just reaped. */
+			pr->err = t->err;
+			t->pair = NULL;
+			pr->target = t = NULL;
+			pr->ai = pr->ai->ai_next;
+			if (!c || fwd_dial(pr) < 0)
+				pr->how = "the target could not be reached";
+			t = pr->target;
+		}
+	}
+	for (int i = 0; i < 2 && !pr->how; i++)
+		if ((x = i ? t : c) && x->err) {
+			pr->err = x->err;
+			pr->how = i ? "the target failed" : "the client failed";
+		}
+	idle = fw.idle_ms && !pr->how && ss.now - pr->active >= fw.idle_ms;
+	if (idle)
+		pr->how = "idle";
+	if (!pr->how) {
+		for (int i = 0; i < 2; i++) {
+			x = i ? t : c;
+			y = i ? c : t;
+			/* Gone with no error: it finished, its bytes out. */
+			if (y && peer_writing(y) && (!x || (x->fin &&
+			    buf_len(&x->in) == 0)))
+				peer_done(y, OUTPUT_DONE, 0);
+		}
+		return;
+	}
+	/* It has failed: what the failed end sent before goes on first. */
+	for (int i = 0; i < 2 && !idle; i++) {
+		x = i ? t : c;
+		y = i ? c : t;
+		if (x && x->err && (peer_reading(x) || (buf_len(&x->in) > 0 &&
+		    y && peer_writing(y))))
+			return;
+	}
+	for (int i = 0; i < 2; i++)
+		if ((x = i ? t : c)) {
+			peer_close(x, 1);
+			x->in.start = x->in.end = 0;	/* lost */
+		}
+}
+
+/*
+ * forward: bytes wait in one end's buffer and are written to the other
+ * straight from it: nothing to move.  The pairs' rules run after the
+ * writes instead (fwd_settle_all), as a FIN can wait for them.
+ */
+static void
+move_nothing(void)
+{
+}
+
+/*
+ * forward, after the writes: each pair's rules, and the next deadline
+ * among them.  Before the writes, a FIN read behind a client's last
+ * bytes would wait for them, and their write wakes no one after it:
+ * the FIN stayed with us, and the target waited for ever.
+ */
+static void
+fwd_settle_all(void)
+{
+	struct pair *pr;
+	long long next = 0, due;
+
+	for (int i = 0; i < peers.n; i++) {
+		pr = peers.p[i]->pair;
+		/* Each pair once: at its client, or its target alone. */
+		if (!pr || (pr->client && peers.p[i] != pr->client))
+			continue;
+		fwd_settle(pr);
+		due = pr->target && pr->target->life == CONNECTING ?
+		    pr->due : 0;
+		if (fw.idle_ms && (!due || pr->active + fw.idle_ms < due))
+			due = pr->active + fw.idle_ms;
+		if (due && (!next || due < next))
+			next = due;
+	}
+	tm.route = next;
+}
+
+/* An end has left the table: the other learns it; the last says how
+ * the pair went (-v). */
+static void
+fwd_left(struct peer *p)
+{
+	struct pair *pr = p->pair;
+	char to[NAMESZ];
+
+	if (!pr)
+		return;
+	if (!pr->how && p == pr->target && !pr->connected)
+		pr->how = "the target could not be reached";
+	if (!pr->how && p->err) {
+		pr->err = p->err;
+		pr->how = p == pr->client ? "the client failed" :
+		    "the target failed";
+	}
+	if (p == pr->client) {
+		pr->up = p->got;
+		pr->client = NULL;
+	} else {
+		pr->down = p->got;
+		pr->target = NULL;
+	}
+	if (pr->client || pr->target) {
+		fwd_settle(pr);
+		return;
+	}
+	if (!pr->how)
+		pr->how = "closed";
+	addr_name(pr->ai ? pr->ai->ai_addr : fw.to->ai_addr, to, sizeof(to));
+	if (strcmp(pr->how, "idle") == 0)
+		note("%s: %llu bytes to %s, %llu back; idle for %s, reset",
+		    pr->name, pr->up, to, pr->down, ms_text(fw.idle_ms));
+	else
+		note("%s: %llu bytes to %s, %llu back; %s%s%s%s", pr->name,
+		    pr->up, to, pr->down, pr->how, pr->err ? ": " : "",
+		    pr->err ? strerror(pr->err) : "",
+		    strcmp(pr->how, "closed") ? ", reset" : "");
+	fw.npairs--;
+	free(pr);
+}
+
+/*
+ * forward: what an end still sends is wanted, whatever the other end's
+ * state: an end cut short cuts its pair, and both ends must learn it
+ * (a reset each), in whichever order they are asked.  The pair's own
+ * rules close an end; close_done never does.
+ */
+static int
+fwd_owes(const struct peer *p)
+{
+	return p->pair != NULL;
+}
+
+/*
+ * forward, at the end: a pair not finished both ways (an end still
+ * open, or bytes held for one) is reset at both ends, never closed
+ * with a FIN that would pass its cut stream for a whole one.  How many.
+ */
+static int
+fwd_cut(void)
+{
+	struct pair *pr;
+	struct peer *x;
+	int n = 0, open;
+
+	for (int i = 0; i < peers.n; i++) {
+		pr = peers.p[i]->pair;
+		if (!pr || (pr->client && peers.p[i] != pr->client))
+			continue;
+		open = 0;
+		for (int k = 0; k < 2; k++)
+			if ((x = k ? pr->target : pr->client))
+				open |= x->fd >= 0 || buf_len(&x->in) > 0;
+		n += open;
+		for (int k = 0; k < 2 && open; k++)
+			if ((x = k ? pr->target : pr->client)) {
+				peer_close(x, 1);
+				x->in.start = x->in.end = 0;
+			}
+	}
+	return n;
+}
+
+/* forward: -m counts pairs (UDP: sessions), not peers. */
+static int
+fwd_places(void)
+{
+	return fw.npairs;
+}
+
+/* udp: a session owes nothing, a datagram is whole or lost. */
+static int
+owes_nothing(const struct peer *p)
+{
+	(void)p;
+	return 0;
+}
+
+/* udp: the bucket of a client's address. */
+static size_t
+fwd_hash(const struct sockaddr_storage *sa, socklen_t len)
+{
+	const unsigned char *b = (const unsigned char *)sa;
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (socklen_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h & (fw.hcap - 1);
+}
+
+/* udp: the session of a client address, NULL if none. */
+static struct pair *
+fwd_session(const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct pair *pr = fw.hcap ? fw.hash[fwd_hash(sa, len)] : NULL;
+
+	while (pr && (pr->salen != len || memcmp(&pr->sa, sa, len) != 0))
+		pr = pr->next;
+	return pr;
+}
+
+/* udp: twice the buckets once they are all taken, so chains stay
+ * short; -1 if there is no memory for it. */
+static int
+fwd_rehash(void)
+{
+	struct pair **h, *pr;
+	size_t cap = fw.hcap ? 2 * fw.hcap : 64, k;
+
+	if ((size_t)fw.npairs < fw.hcap)
+		return 0;
+	if (!(h = calloc(cap, sizeof(*h))))
+		return -1;
+	free(fw.hash);
+	fw.hash = h;
+	fw.hcap = cap;
+	for (int i = 0; i < peers.n; i++)
+		if ((pr = peers.p[i]->pair)) {
+			k = fwd_hash(&pr->sa, pr->salen);
+			pr->next = h[k];
+			h[k] = pr;
+		}
+	return 0;
+}
+
+/* udp: a new client address gets its own socket to the target; NULL
+ * (said under -v) if it cannot. */
+static struct pair *
+fwd_session_new(const struct sockaddr_storage *sa, socklen_t len)
+{
+	const struct addrinfo *ai;
+	struct pair *pr = NULL;
+	struct peer *t = NULL;
+	char name[NAMESZ];
+	size_t k;
+	int fd = -1, err = 0;
+
+	addr_name((const struct sockaddr *)sa, name, sizeof(name));
+	for (ai = fw.to; ai && fd < 0; ai = fd < 0 ? ai->ai_next : ai) {
+		if ((fd = socket(ai->ai_family, SOCK_DGRAM, 0)) >= 0 &&
+		    (set_nonblock(fd, NULL) < 0 ||
+		    connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)) {
+			close(fd);
+			fd = -1;
+		}
+		err = errno;
+	}
+	if (fd < 0 || fwd_rehash() < 0 || !(pr = calloc(1, sizeof(*pr))) ||
+	    !(t = peer_add(fd, (const struct sockaddr *)sa))) {
+		note("datagram from %s dropped: %s", name, strerror(fd < 0 ?
+		    err : errno));
+		if (fd >= 0)
+			close(fd);
+		free(pr);
+		return NULL;
+	}
+	fw.npairs++;
+	pr->target = t;
+	t->pair = pr;
+	pr->ai = ai;
+	pr->sa = *sa;
+	pr->salen = len;
+	pr->active = ss.now;
+	pr->connected = 1;
+	snprintf(pr->name, sizeof(pr->name), "%s", name);
+	k = fwd_hash(sa, len);
+	pr->next = fw.hash[k];
+	fw.hash[k] = pr;
+	note("datagram from %s: a new session", name);
+	return pr;
+}
+
+/* udp: a session's end said (-v) once, and the first dropped datagram
+ * of each source too (the first NOTEDMAX). */
+static void
+fwd_dropped(const struct sockaddr_storage *sa, socklen_t len,
+    const char *why)
+{
+	char name[NAMESZ];
+
+	for (int i = 0; i < dg.nnoted; i++)
+		if (memcmp(&dg.noted[i], sa, len) == 0)
+			return;
+	if (!opt.verbose || dg.nnoted == NOTEDMAX)
+		return;
+	dg.noted[dg.nnoted++] = *sa;
+	addr_name((const struct sockaddr *)sa, name, sizeof(name));
+	note("datagrams from %s dropped: %s", name, why);
+}
+
+/* udp: the listening socket, open to new clients until a stop. */
+static short
+fwd_dgram_wants(void)
+{
+	return ss.stopping ? 0 : POLLIN;
+}
+
+/*
+ * udp: datagrams from clients, each to its session's socket as it
+ * comes.  A datagram that finds a socket full is dropped and counted,
+ * as a router drops one: holding it would hold up every session.
+ */
+static void
+fwd_dgram_ready(short revents)
+{
+	static char d[DGRAMBUF];
+	struct sockaddr_storage sa;
+	socklen_t len;
+	struct pair *pr;
+	ssize_t n;
+
+	(void)revents;
+	for (int k = 0; k < 64; k++) {
+		len = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		if ((n = recvfrom(peers.lfd, d, sizeof(d), 0,
+		    (struct sockaddr *)&sa, &len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)	/* a client's port unreachable */
+				note("udp: %s", strerror(errno));
+			return;
+		}
+		if (!(pr = fwd_session(&sa, len))) {
+			if (!allowed((struct sockaddr *)&sa)) {
+				dg.refused++;
+				fwd_dropped(&sa, len, "not in --allow");
+				continue;
+			}
+			if (fw.npairs >= opt.maxconns) {
+				fw.full++;
+				fwd_dropped(&sa, len, "-m sessions already");
+				continue;
+			}
+			if (!(pr = fwd_session_new(&sa, len)))
+				continue;
+		}
+		ss.nrecv += n;
+		pr->up += n;
+		pr->target->got += n;	/* this session's traffic, for -i */
+		pr->active = tm.last_data = ss.now;
+		if (send(pr->target->fd, d, n, 0) == n)
+			ss.nsent += n;
+		else if (errno == EAGAIN || errno == ENOBUFS)
+			fw.lost++;
+		else if (!pr->err)
+			pr->err = errno;	/* the target's port unreachable */
+	}
+}
+
+/* udp: replies from the target, each to the client of its session. */
+static void
+fwd_dgram_read(struct peer *p)
+{
+	struct pair *pr = p->pair;
+	ssize_t n;
+
+	for (int k = 0; k < 64 && p->fd >= 0; k++) {
+		if ((n = recv(p->fd, p->in.data, p->in.cap, 0)) < 0) {
+			if (errno != EAGAIN && errno != EINTR && !pr->err)
+				pr->err = errno;
+			if (errno != EINTR)
+				return;
+			continue;
+		}
+		ss.nrecv += n;
+		pr->down += n;
+		pr->active = tm.last_data = ss.now;
+		if (sendto(peers.lfd, p->in.data, n, 0,
+		    (struct sockaddr *)&pr->sa, pr->salen) == n)
+			ss.nsent += n;
+		else if (errno == EAGAIN || errno == ENOBUFS)
+			fw.lost++;
+		else
+			note("udp %s: %s", pr->name, strerror(errno));
+	}
+}
+
+/*
+ * udp: a session silent for -i ends; one whose target is unreachable
+ * (an ICMP error) too, so that the next datagram tries afresh.
+ */
+static void
+fwd_dgram_move(void)
+{
+	struct pair *pr;
+	long long next = 0;
+
+	for (int i = 0; i < peers.n; i++) {
+		if (!(pr = peers.p[i]->pair) || peers.p[i]->fd < 0)
+			continue;
+		if (pr->err || ss.now - pr->active >= fw.idle_ms) {
+			pr->how = pr->err ? "the target failed" : "idle";
+			peer_close(peers.p[i], 0);
+		} else if (!next || pr->active + fw.idle_ms < next) {
+			next = pr->active + fw.idle_ms;
+		}
+	}
+	tm.route = next;
+}
+
+/* udp: a session has ended: out of the hash, said under -v. */
+static void
+fwd_dgram_left(struct peer *p)
+{
+	struct pair *pr = p->pair, **at;
+	char to[NAMESZ];
+
+	if (!pr)
+		return;
+	for (at = &fw.hash[fwd_hash(&pr->sa, pr->salen)]; *at != pr;
+	    at = &(*at)->next)
+		;
+	*at = pr->next;
+	addr_name(pr->ai->ai_addr, to, sizeof(to));
+	if (pr->err)
+		note("%s: %llu bytes to %s, %llu back; %s: %s", pr->name,
+		    pr->up, to, pr->down, pr->how, strerror(pr->err));
+	else
+		note("%s: %llu bytes to %s, %llu back; idle for %s", pr->name,
+		    pr->up, to, pr->down, ms_text(fw.idle_ms));
+	fw.npairs--;
+	free(pr);
+}
+
 static const struct route pipe_route = {
 	.move = pipe_move, .joined = pipe_joined, .sock_wants = listen_wants,
 	.sock_ready = accept_peer, .owes = stream_owes, .over = pipe_over,
@@ -3171,6 +3997,20 @@ static const struct route dgram_many_route = {
 	.sock_ready = dgram_ready, .outq = CHATQ, .dgram = DGRAMMAX,
 	.alone = 1,
 };
+/* forward (--to): each client and its own connection to the target;
+ * over UDP, each client address and its own socket to it. */
+static const struct route fwd_route = {
+	.move = move_nothing, .settle = fwd_settle_all, .joined = fwd_joined, .left = fwd_left,
+	.sock_wants = listen_wants, .sock_ready = accept_peer,
+	.owes = fwd_owes, .places = fwd_places, .cut = fwd_cut,
+	.read_step = fwd_read, .write_step = fwd_write, .quiet = 1,
+};
+static const struct route fwd_dgram_route = {
+	.move = move_nothing, .settle = fwd_dgram_move, .left = fwd_dgram_left,
+	.sock_wants = fwd_dgram_wants, .sock_ready = fwd_dgram_ready,
+	.owes = owes_nothing, .places = fwd_places, .read_step = fwd_dgram_read,
+	.inbuf = DGRAMBUF, .quiet = 1,
+};
 
 /* ---- the loop ---- */
 
@@ -3190,14 +4030,14 @@ send_fin(struct peer *p)
  * at stdin, -d, a chat).  Not over unread bytes, which would turn the
  * close into a reset (the route sees them first), and not before its
  * kernel has acknowledged what we sent: no event says when, so look
- * again shortly.
+ * again shortly.  A handshake under way has not begun either direction.
  */
 static void
 close_done(struct peer *p)
 {
 	int unread = 0;
 
-	if (p->fd < 0 || (peer_reading(p) && (ss.route->owes(p) ||
+	if (p->fd < 0 || p->life == CONNECTING || (peer_reading(p) && (ss.route->owes(p) ||
 	    buf_len(&p->in) > 0)) || (peer_writing(p) && !io.eof_leaves))
 		return;
 	if (!p->err && (unacked(p->fd) > 0 || (peer_reading(p) &&
@@ -3238,9 +4078,9 @@ remove_drained(int i)
 	/* Out of the table first: left() may tell the rest. */
 	memmove(&peers.p[i], &peers.p[i + 1],
 	    (--peers.n - i) * sizeof(*peers.p));
-	if (p->err && (ss.route->single || !p->fin))
+	if (p->err && !ss.route->quiet && (ss.route->single || !p->fin))
 		say(p->err, "%s", p->name);
-	else if (p->err)
+	else if (p->err && !ss.route->quiet)
 		note("%s: %s", p->name, strerror(p->err));
 	if (p->err && ss.route->single)
 		ss.status = EXIT_NET;
@@ -3272,6 +4112,8 @@ static void
 reap(void)
 {
 	tm.stuck = tm.ack = 0;
+	if (ss.route->settle)
+		ss.route->settle();
 	for (int i = 0; i < peers.n; i++) {
 		send_fin(peers.p[i]);
 		close_done(peers.p[i]);
@@ -3374,7 +4216,7 @@ poll_timeout(void)
 {
 	int idle = idle_limit();
 	long long t[] = { tm.wait, tm.accept, tm.stuck, tm.ack, tm.progress,
-	    tm.gone > ss.now ? tm.gone : 0,
+	    tm.route, tm.gone > ss.now ? tm.gone : 0,
 	    idle && peers.serials ? tm.last_data + idle : 0,
 	    ss.stopping ? (queued() ? tm.stop : ss.now) : 0 };
 	long long next = 0;
@@ -3409,7 +4251,8 @@ run(void)
 		ss.route->move();
 		stdout_write();
 		for (int i = 0; i < peers.n; i++)
-			peer_write(peers.p[i]);
+			(ss.route->write_step ? ss.route->write_step :
+			    peer_write)(peers.p[i]);
 		/* Those writes made room: what waited for it moves now, or
 		 * nothing would wake poll() for it (a chat line waits until
 		 * every peer has room). */
@@ -3463,8 +4306,11 @@ run(void)
 		for (int i = 0; i < np; i++) {
 			ev = pfd[SLOT_PEER + i].revents;
 			polled[i]->wblocked &= !ev;
-			if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
-				peer_read(polled[i]);
+			if (ev && polled[i]->life == CONNECTING)
+				peer_connected(polled[i]);
+			else if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
+				(ss.route->read_step ? ss.route->read_step :
+				    peer_read)(polled[i]);
 		}
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			stdout_gone();
@@ -3637,7 +4483,7 @@ session_end(void)
 	char what[128] = "", h[16];
 	struct peer *p;
 	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_holds());
-	int cut = 0, reset = 0, out, in, n = 0, k;
+	int cut = r->cut ? r->cut() : 0, reset = cut, out, in, n = 0, k;
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
@@ -3660,9 +4506,12 @@ session_end(void)
 		n += snprintf(what + n, sizeof(what) - n, "%s%s received not "
 		    "written", n ? ", " : "", h);
 	}
-	if (cut && !n)
-		snprintf(what, sizeof(what), cut > 1 ? "%d peers had not "
-		    "finished" : "the peer had not finished", cut);
+	if (cut > 1 && !n)
+		snprintf(what, sizeof(what), "%d %ss had not finished", cut,
+		    r->cut ? "connection" : "peer");
+	else if (cut && !n)
+		snprintf(what, sizeof(what), "the %s had not finished",
+		    r->cut ? "connection" : "peer");
 	/* A single transfer whose peer never came did not happen. */
 	if (r->single && !peers.serials)
 		snprintf(what, sizeof(what), "no peer came");
@@ -3781,6 +4630,8 @@ usage(FILE *f)
 "       ztpipe -l [-46dkPuv] [-i time] [-m max] [-w time] [--allow list]\n"
 "              [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
+"       ztpipe -l [-46Puv] [-i time] [-m max] [-w time] [--allow list]\n"
+"              [address] [port] --to host:port\n"
 "\n"
 "Copy stdin to a TCP (-u: UDP) peer and the peer to stdout.  port defaults\n"
 "to %s; give it as its own argument (ztpipe host 9000, not host:9000).\n"
@@ -3801,11 +4652,12 @@ usage(FILE *f)
 "  -h, --help            show this help and exit\n"
 "  -i, --idle TIME       end the session after TIME without data: status 0\n"
 "                        if nothing was left unsent, else 1 and the\n"
-"                        connection is reset\n"
+"                        connection is reset; with --to: end a connection\n"
+"                        (UDP: a session, default %ds) silent for TIME\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
 "  -l, --listen          wait for a peer instead of dialling one\n"
-"  -m, --max-conns N     with -k: at most N peers at once (default %d);\n"
-"                        more are reset\n"
+"  -m, --max-conns N     with -k or --to: at most N peers (--to: clients)\n"
+"                        at once (default %d); more are reset\n"
 "      --name NAME       your name in a chat (default: the address,\n"
 "                        or the host name for the --chat listener)\n"
 "      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
@@ -3816,15 +4668,18 @@ usage(FILE *f)
 "      --send-only       end once stdin is sent and acknowledged, without\n"
 "                        waiting for the peer's end; what it sends is dropped\n"
 "  -s, --source ADDR     dial from this local address\n"
+"      --to HOST:PORT    with -l: forward each client to HOST:PORT over a\n"
+"                        connection of its own ([IPv6]:PORT; HOST may be a\n"
+"                        node ID); stdin and stdout are not used\n"
 "  -u, --udp             UDP: each read of stdin is one datagram; a client\n"
 "                        waits 1 s (-i) for replies after stdin ends\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
 "  -w, --wait TIME       give up connecting (or waiting for a peer)\n"
-"                        after TIME\n"
+"                        after TIME; with --to: on the target (default %ds)\n"
 "  -z, --probe           only check that something listens (port may be\n"
 "                        a range, 8000-8010)\n",
-	    DEFAULT_PORT, MAXCONNS);
+	    DEFAULT_PORT, SESSION_MS / 1000, MAXCONNS, CONNECT_MS / 1000);
 }
 
 static void
@@ -3867,6 +4722,7 @@ static const struct option longopts[] = {
 	{ "network", required_argument, NULL, OPT_NETWORK },
 	{ "resolve", no_argument, NULL, OPT_RESOLVE },
 	{ "send-only", no_argument, NULL, OPT_SEND_ONLY },
+	{ "to", required_argument, NULL, OPT_TO },
 	{ "source", required_argument, NULL, 's' },
 	{ "udp", no_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -4192,6 +5048,8 @@ parse_args(int argc, char **argv)
 	    OPT_NETWORK, OPT_6PLANE, 0 };
 	/* No connection to retry, chat in or name oneself on. */
 	static const int udp_refuses[] = { OPT_CHAT, 'R', OPT_NAME, 0 };
+	static const int to_refuses[] = { OPT_CHAT, 'd', 'R', OPT_NAME,
+	    OPT_SEND_ONLY, 0 };
 	const char **allow = calloc(argc, sizeof(*allow));
 	char seen[OPT_END][12] = { "" };	/* as typed: -v, --verbose */
 	/* Only the last word can lack its value; save it now, as musl's
@@ -4227,6 +5085,11 @@ parse_args(int argc, char **argv)
 		case OPT_6PLANE: opt.sixplane = 1; break;
 		case OPT_RESOLVE: opt.resolve = 1; break;
 		case OPT_SEND_ONLY: opt.send_only = 1; break;
+		case OPT_TO:
+			if (fwd_target(optarg) < 0)
+				usage_error("bad --to: '%s' (host:port, or "
+				    "[IPv6 address]:port)", optarg);
+			break;
 		case 'i': case 'm': case 'R': case 'w':
 			number_opt(c, optarg);
 			break;
@@ -4301,6 +5164,14 @@ parse_args(int argc, char **argv)
 			usage_error("--addrs takes no arguments: %s", argv[0]);
 		return;
 	}
+	/* --to forwards clients: no stdin, no chat, its own -w. */
+	if (opt.to_host && !opt.listen)
+		usage_error("%s", "--to needs -l: it forwards a listener's clients");
+	for (int i = 0; opt.to_host && to_refuses[i]; i++)
+		if (seen[to_refuses[i]][0])
+			usage_error("%s cannot be used with --to", seen[to_refuses[i]]);
+	if (opt.to_host && parse_port(opt.to_port, 0) < 0)
+		usage_error("bad port in --to: %s", opt.to_port);
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
 	if (opt.send_only && (opt.keep || opt.nostdin))
@@ -4369,6 +5240,10 @@ summary(void)
 		note("%lu datagrams ignored: not from the peer", dg.ignored);
 	if (dg.refused)
 		note("%lu datagrams dropped by --allow", dg.refused);
+	if (fw.full)
+		note("%lu datagrams dropped: -m sessions already", fw.full);
+	if (fw.lost)
+		note("%lu datagrams dropped: a socket was full", fw.lost);
 	if (dg.dropped)
 		note("%lu datagrams dropped by the kernel",
 		    (unsigned long)dg.dropped);
@@ -4396,10 +5271,15 @@ session_init(void)
 {
 	struct rlimit rl;
 	char host[256];
+	/* fds a -m place takes: a forwarded TCP client has two sockets and
+	 * two pipes (fewer fds: buffers instead of pipes) */
+	rlim_t want = (rlim_t)opt.maxconns * (opt.to_host && !opt.udp ? 6 : 1) +
+	    FD_SPARE;
 	int fl;
 
 	ss.t0 = ss.now = tm.last_data = now_ms();
-	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : opt.listen ?
+	ss.route = opt.to_host ? (opt.udp ? &fwd_dgram_route : &fwd_route) :
+	    opt.udp ? (opt.keep ? &dgram_many_route : opt.listen ?
 	    &dgram_route : &dgram_client_route) : opt.chat ? &chat_route :
 	    opt.keep ? &merge_route : &pipe_route;
 	/* udp: its socket is the session's peer from the start, so -i
@@ -4423,9 +5303,9 @@ session_init(void)
 	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
 	/* Many peers need many fds: raise the soft limit as far as allowed. */
-	if (opt.keep && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur < (rlim_t)opt.maxconns + FD_SPARE) {
-		rl.rlim_cur = (rlim_t)opt.maxconns + FD_SPARE;
+	if ((opt.keep || opt.to_host) && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < want) {
+		rl.rlim_cur = want;
 		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
 			rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
@@ -4434,6 +5314,8 @@ session_init(void)
 		nick_set(chat.nick, opt.name, strlen(opt.name));
 	else if (gethostname(host, sizeof(host)) == 0)
 		nick_set(chat.nick, host, strnlen(host, sizeof(host)));
+	if (opt.to_host)
+		fwd_init();
 }
 
 static void
@@ -4478,7 +5360,7 @@ main(int argc, char **argv)
 	setup_signals();	/* a stop while dialling ends it too */
 	if (opt.listen) {
 		peers.lfd = listen_on(opt.host, opt.port);
-		if (opt.wait_ms > 0)
+		if (opt.wait_ms > 0 && !opt.to_host)	/* --to: the target's */
 			tm.wait = ss.t0 + opt.wait_ms;
 	} else {
 		start_dialling();

@@ -40,23 +40,23 @@ _ztpipe() {
 	local shorts='-4 -6 -d -h -i -k -l -m -P -R -s -u -v -V -w -z'
 	local longs='--ipv4 --ipv6 --6plane --addrs --allow --chat --help --idle
 	    --keep-open --listen --max-conns --name --network --no-stdin --probe
-	    --progress --progress=always --resolve --retry --send-only --source --udp
-	    --verbose --version --wait'
+	    --progress --progress=always --resolve --retry --send-only --source --to
+	    --udp --verbose --version --wait'
 	local IFS=$' \t\n' words=() cur opt prefix='' w i
 	local listen=0 npos=0 expect='' ended=0
 
-	# bash splits "--progress=al" into "--progress" "=" "al", and
-	# "zt:12" into "zt" ":" "12": join them.
+	# bash splits "--progress=al" into "--progress" "=" "al", and at
+	# each colon: "zt:12" into "zt" ":" "12", "host:80" (--to) and "::1"
+	# alike: join them.  A colon after an option starts a word.
 	for ((i = 1; i <= COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		if ((${#words[@]} > 0)) && { [[ $w == = ]] ||
 		    [[ ${COMP_WORDS[i-1]} == = && i -gt 1 ]]; } &&
 		    [[ ${words[${#words[@]}-1]} == --* ]]; then
 			words[${#words[@]}-1]+=$w
-		elif ((${#words[@]} > 0)) &&
-		    [[ ($w == : && ${words[${#words[@]}-1]} == zt) ||
-		    (${COMP_WORDS[i-1]} == : && ${words[${#words[@]}-1]} == zt:) ]]
-		then
+		elif ((${#words[@]} > 0 && i > 1)) &&
+		    [[ ($w == : && ${words[${#words[@]}-1]} != -*) ||
+		    ${COMP_WORDS[i-1]} == : ]]; then
 			words[${#words[@]}-1]+=$w
 		else
 			words+=("$w")
@@ -78,7 +78,7 @@ _ztpipe() {
 			case $w in
 			--listen) listen=1 ;;
 			--allow|--idle|--max-conns|--name|--network|--retry|\
-			--source|--wait) expect=$w ;;	# the value is the next word
+			--source|--to|--wait) expect=$w ;;	# the value is the next word
 			esac
 		else
 			# -lkw: l and k are flags; w takes the rest or the next word.

@@ -97,7 +97,7 @@ completes() {
 	grep -qx -- --listen <<<"$output"
 	grep -qx -- --wait <<<"$output"
 	grep -qx -- --udp <<<"$output"
-	[ "$(wc -l <<<"$output")" -eq 41 ]
+	[ "$(wc -l <<<"$output")" -eq 42 ]
 }
 
 @test "--progress= completes to always" {
@@ -157,6 +157,8 @@ a45dc9d260" ]
 	[ "$output" = 12345 ]
 	completes "ztpipe -l 10.147.17.5 "
 	[ "$output" = 12345 ]
+	completes "ztpipe -l ::1 "	# bash splits it at each colon
+	[ "$output" = 12345 ]
 	completes "ztpipe a45dc9d260 12345 "
 	[ -z "$output" ]
 }
@@ -168,6 +170,10 @@ a45dc9d260" ]
 	[ -z "$output" ]
 	completes "ztpipe --name "
 	[ -z "$output" ]
+	completes "ztpipe -l --to "
+	[ -z "$output" ]
+	completes "ztpipe -l --to 127.0.0.1:3000 "
+	[ "$output" = 12345 ]
 }
 
 @test "the zsh completion parses" {
