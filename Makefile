@@ -143,6 +143,8 @@ bench: ztpipe
 	bench/latency.sh
 	bench/many.sh 1000 2000
 	MODE=conns bench/many.sh 1000 2000
+	MODE=conns bench/many.sh 10000 50
+	MODE=stalled bench/many.sh 10000 1
 	bench/udp.sh
 
 valgrind: ztpipe
