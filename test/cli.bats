@@ -242,3 +242,9 @@ timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
 	run --separate-stderr "$ZTPIPE" -l '' 80
 	[ "$status" -eq 2 ]
 }
+
+@test "--send-only does not go with -k, --chat or -d" {
+	usage_fails "--send-only cannot be used with -k" -l -k --send-only
+	usage_fails "--send-only cannot be used with --chat" -l --chat --send-only
+	usage_fails "--send-only cannot be used with -d" -d --send-only 127.0.0.1
+}

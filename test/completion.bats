@@ -95,7 +95,7 @@ completes() {
 	grep -qx -- --listen <<<"$output"
 	grep -qx -- --wait <<<"$output"
 	grep -qx -- --udp <<<"$output"
-	[ "$(wc -l <<<"$output")" -eq 40 ]
+	[ "$(wc -l <<<"$output")" -eq 41 ]
 }
 
 @test "--progress= completes to always" {

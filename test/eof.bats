@@ -238,3 +238,87 @@ PY
 	cat "$d/l.err" "$d/d.err"
 	[ "$(cat "$d/status")" = "0 0" ]
 }
+
+# sink_server FILE: a server, like a printer or a log sink, that greets,
+# reads to EOF and then never closes: it writes the sha256 of what it
+# read to FILE.sha at EOF and holds the connection 60 s.  FILE gets the
+# port.  With "stall", it never reads at all.
+sink_server() {
+	"$PYTHON" - "$@" <<'PY' 3>&- &
+import hashlib, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+c, _ = s.accept()
+c.sendall(b"ready\n")
+if sys.argv[2:] == ["stall"]:
+    time.sleep(60)
+h = hashlib.sha256()
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    h.update(b)
+open(sys.argv[1] + ".sha", "w").write(h.hexdigest() + "\n")
+time.sleep(60)
+PY
+	BG_PIDS+=("$!")
+	wait_for_file "$1" '[0-9]'
+	PORT=$(cat "$1")
+}
+
+@test "--send-only ends once a server that never closes has every byte" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 5000000
+	sink_server "$BATS_TEST_TMPDIR/port"
+	run --separate-stderr timeout 30 "$ZTPIPE" --send-only 127.0.0.1 "$PORT" <"$f"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ -z "$output" ]	# its greeting is not ours to print
+	wait_for_file "$BATS_TEST_TMPDIR/port.sha" '[0-9a-f]'
+	[ "$(cat "$BATS_TEST_TMPDIR/port.sha")" = "$(sha "$f")" ]
+}
+
+@test "--send-only to a server that takes nothing never ends with 0: -i ends it with 1" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 20000000	# more than every buffer on the way
+	sink_server "$BATS_TEST_TMPDIR/port" stall
+	run --separate-stderr timeout 30 "$ZTPIPE" --send-only -i 1 127.0.0.1 "$PORT" <"$f"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "ztpipe: no data for 1 s: data unsent; connection reset" ]
+}
+
+@test "--send-only with a peer that resets before it has everything: status 1" {
+	local f=$BATS_TEST_TMPDIR/payload
+	random_file "$f" 20000000
+	"$PYTHON" - "$BATS_TEST_TMPDIR/port" <<'PY' 3>&- &
+import socket, struct, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+c, _ = s.accept()
+c.recv(1000)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+PY
+	BG_PIDS+=("$!")
+	wait_for_file "$BATS_TEST_TMPDIR/port" '[0-9]'
+	run --separate-stderr timeout 30 "$ZTPIPE" --send-only 127.0.0.1 \
+	    "$(cat "$BATS_TEST_TMPDIR/port")" <"$f"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "ztpipe: 127.0.0.1 port "*": Connection reset by peer" ]] || false
+}
+
+@test "--send-only -u sends its datagrams and ends without waiting for replies" {
+	local got=$BATS_TEST_TMPDIR/got
+	LISTEN_OUT=$got listen_bg -u 127.0.0.1 0
+	SECONDS=0
+	run timeout 30 "$ZTPIPE" -u --send-only -i 20 127.0.0.1 "$PORT" <<<"one datagram"
+	[ "$status" -eq 0 ]
+	[ "$SECONDS" -lt 15 ]	# not the 20 s -i would wait for replies
+	wait_for_size "$got" 13
+	[ "$(cat "$got")" = "one datagram" ]
+}

@@ -123,14 +123,17 @@ netns_pair() {
 	[[ "$stderr" == "ztpipe: connect to 10.200.0.1 port $port: "* ]] || false
 }
 
-@test "stdout a pipe whose reader left while nothing arrives: silent, status 1, at once" {
+@test "stdout a pipe whose reader left while nothing arrives: nothing lost, so silent, status 0, at once" {
 	# -d on both sides: the connection stays up and quiet, so only the
-	# reader's leaving can end it: a miss is timeout's 124, not 1.
+	# reader's leaving can end it: a miss is timeout's 124.  No byte was
+	# left untaken: the reader wanted no more, a clean end.
 	listen_bg -d 127.0.0.1 0
 	run bash -c "timeout 20 '$ZTPIPE' -d 127.0.0.1 $PORT </dev/null \
 	    2>'$BATS_TEST_TMPDIR/err' | true; echo \${PIPESTATUS[0]}"
-	[ "$output" = 1 ]
+	[ "$output" = 0 ]
 	[ ! -s "$BATS_TEST_TMPDIR/err" ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
 }
 
 @test "stdout closed (>&-): a message and status 1; nothing leaks into the socket" {
@@ -282,7 +285,7 @@ signal_mid_transfer() {
 	kill -TERM "$(ztpipe_pid "$client")"
 	wait_exit "$client" 10
 	[ "$EXIT_STATUS" -eq 1 ]
-	grep -q 'with data unsent; connection reset' "$err"
+	grep -qx 'ztpipe: signal 15: data unsent; connection reset' "$err"
 	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 1 ]
 }
@@ -321,7 +324,7 @@ interrupted_sender() {
 	wait_exit "$sender" 10
 	echo "sender: status $EXIT_STATUS: $(cat "$BATS_TEST_TMPDIR/err")"
 	[ "$EXIT_STATUS" -eq 1 ]
-	grep -q "^ztpipe: signal [0-9]* with data unsent; connection reset$" \
+	grep -q "^ztpipe: signal [0-9]*: data unsent; connection reset$" \
 	    "$BATS_TEST_TMPDIR/err"
 	kill -CONT "$lpid"
 	receiver_failed_with_prefix "$got" "$f"
@@ -413,14 +416,19 @@ interrupted_sender() {
 	done
 }
 
-@test "SIGTERM is how a -k listener stops: status 0, even mid-transfer" {
+@test "SIGTERM to a -k listener mid-transfer: the client still sending is reset, both exit 1, one line says so" {
+	local client
 	LISTEN_OUT=/dev/null listen_bg -k 127.0.0.1 0
 	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" </dev/zero >/dev/null 2>/dev/null
+	client=$BG_PID
 	wait_for_file "$LISTEN_ERR" 'connection from'
 	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
 	wait_exit "$LISTEN_PID" 10
-	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -Eqx 'ztpipe: signal 15: .+; connection reset' "$LISTEN_ERR"
 	grep -Eq '^ztpipe: sent 0 bytes, received [1-9][0-9]* bytes in [0-9.]+ s$' "$LISTEN_ERR"
+	wait_exit "$client" 10
+	[ "$EXIT_STATUS" -eq 1 ]
 }
 
 @test "a client that connects and says nothing: the listener waits without spinning" {
@@ -584,8 +592,8 @@ s.close()' "$PORT"
 	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 0 ]
 	wait_exit "$cat_pid" 10
-	grep -qx after "$BATS_TEST_TMPDIR/got"
-	grep -qx before "$BATS_TEST_TMPDIR/got"
+	# every byte, the urgent one in its place (SO_OOBINLINE)
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
 }
 
 @test "a second signal ends it at once, without the 2 s flush" {
@@ -611,5 +619,7 @@ s.close()' "$PORT"
 	kill -0 "$pid"	# still flushing
 	kill -TERM "$pid"
 	wait_exit "$LISTEN_PID" 1
-	[ "$EXIT_STATUS" -eq 0 ]
+	# what its stdout did not take is lost, and said
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -q '^ztpipe: signal 15: .*received not written' "$LISTEN_ERR"
 }
