@@ -61,6 +61,11 @@
 #define STOP_MS		2000	/* a stop (signal, -i): how long it drains */
 #define ACK_MS		10	/* --send-only: how often to look for the ack */
 #define MAXCONNS	100	/* -k default, as ncat */
+#define BACKLOG		INT_MAX	/* listen(): the kernel's most, to which it
+				 * cuts any larger value (Linux:
+				 * net.core.somaxconn, 4096 by default) */
+#define ACCEPTS		1024	/* accepts in one round at most: the queue
+				 * empties fast, and the rest still move */
 #define NAMESZ		(NI_MAXHOST + NI_MAXSERV + 8)	/* "addr port N" */
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
@@ -627,7 +632,7 @@ listen_on(const char *host, const char *port)
 				    &v6only, sizeof(v6only));
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 			    (ai->ai_socktype == SOCK_STREAM &&
-			    listen(fd, 128) < 0)) {
+			    listen(fd, BACKLOG) < 0)) {
 				err = errno;
 				close(fd);
 				fd = -1;
@@ -1774,8 +1779,9 @@ listen_wants(void)
 	return ss.stopping || tm.accept ? 0 : POLLIN;
 }
 
-static void
-accept_peer(short revents)
+/* One caller from the backlog; 0 once none is left. */
+static int
+accept_one(void)
 {
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
@@ -1783,7 +1789,6 @@ accept_peer(short revents)
 	struct peer *p;
 	int fd;
 
-	(void)revents;
 	if ((fd = accept(peers.lfd, (struct sockaddr *)&sa, &sl)) < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
@@ -1793,11 +1798,13 @@ accept_peer(short revents)
 				    strerror(errno));
 				tm.accept = ss.now + 100;
 			}
-		} else if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED) {
-			say(errno, "accept");
+			return 1;
 		}
-		return;
+		if (errno == EINTR || errno == ECONNABORTED)
+			return 1;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			say(errno, "accept");
+		return 0;
 	}
 	addr_name((struct sockaddr *)&sa, name, sizeof(name));
 	/* Refused callers get a reset: they must not read refusal as an end. */
@@ -1812,10 +1819,26 @@ accept_peer(short revents)
 		note("connection from %s", p->name);
 		if (ss.route->joined)
 			ss.route->joined(p);
-		return;
+		return 1;
 	}
 	linger0(fd);
 	close(fd);
+	return 1;
+}
+
+/*
+ * Everything the kernel has queued, not one caller a round: a backlog
+ * that overflows drops handshakes, and a client whose handshake was
+ * dropped after it sent its lines loses them without a word.  pipe's
+ * one peer closes the listener.
+ */
+static void
+accept_peer(short revents)
+{
+	(void)revents;
+	for (int i = 0; i < ACCEPTS && peers.lfd >= 0 && !tm.accept; i++)
+		if (!accept_one())
+			break;
 }
 
 /* ---- endpoints: the UDP socket ---- */
