@@ -46,6 +46,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,12 @@
 #define BUFSZ		(256 * 1024)	/* one direction's buffer, one-peer mode */
 #define LINEMAX		(64 * 1024)	/* -k: longest line kept whole */
 #define LINEMIN		(8 * 1024)	/* -k: a peer's line buffer to begin with */
+#define BUDGET		(16 * 1024 * 1024)	/* peers' input buffers, all
+				 * together: once it is spent the others
+				 * wait in their kernels (TCP's flow
+				 * control), not in our memory; one peer
+				 * at a time may overdraw it by up to
+				 * LINEMAX for a long line */
 #define STUCK_MS	1500	/* -k, --chat: a peer full this long is stuck */
 #define STOP_MS		2000	/* a stop (signal, -i): how long it drains */
 #define ACK_MS		10	/* --send-only: how often to look for the ack */
@@ -66,7 +73,8 @@
 				 * net.core.somaxconn, 4096 by default) */
 #define ACCEPTS		1024	/* accepts in one round at most: the queue
 				 * empties fast, and the rest still move */
-#define NAMESZ		(NI_MAXHOST + NI_MAXSERV + 8)	/* "addr port N" */
+#define NAMESZ		(INET6_ADDRSTRLEN + IF_NAMESIZE + 16)	/* numeric
+				 * "addr%scope port 65535" */
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
 #define CHATLINE	(NICKMAX * 3 + 1 + 8 + 3 * LINEMAX) /* one, dressed */
@@ -116,6 +124,17 @@ enum life {
 	DRAINING,	/* socket closed; its last bytes wait for stdout */
 };
 
+/* Peers in a list, oldest first: each list has its own links in them. */
+struct link {
+	struct peer *prev, *next;
+	int on;			/* it is on the list */
+};
+
+struct list {
+	struct peer *head, *tail;
+	size_t off;		/* offsetof(struct peer, its link) */
+};
+
 /* A connected peer. */
 struct peer {
 	int fd;			/* -1 once DRAINING */
@@ -131,6 +150,7 @@ struct peer {
 	long long moved_at;	/* ms when it last took data or had room */
 	int warned_long;	/* -v: said once that its lines are too long */
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
+	struct link starved;	/* waits for BUDGET: see peer_buf */
 };
 
 /*
@@ -248,6 +268,17 @@ static struct table {
 	unsigned long serials;	/* peers ever added */
 	int lfd;		/* SLOT_SOCK's: listening, or UDP; else -1 */
 } peers;
+
+/*
+ * The peers' input buffers, against BUDGET: memory grows with what
+ * stdout has not taken yet, up to the budget, not with the peers that
+ * came and went.  A peer holds a buffer only while bytes wait in it.
+ */
+static struct mem {
+	size_t used;		/* their capacity, all together */
+	struct peer *over;	/* the one whose long line overdraws */
+	struct list starved;	/* readable, but the budget is spent */
+} mem = { .starved = { NULL, NULL, offsetof(struct peer, starved) } };
 
 /* The clocks, in now_ms() time; 0 when not set. */
 static struct timers {
@@ -433,14 +464,21 @@ buf_fill(struct buf *b, int fd)
 	return n;
 }
 
-/* Double b's capacity, up to max; -1 if realloc fails. */
+/* Make b's capacity cap (0: free it), its bytes kept at the front; -1
+ * if realloc fails. */
 static int
-buf_grow(struct buf *b, size_t max)
+buf_resize(struct buf *b, size_t cap)
 {
-	size_t cap = b->cap * 2 > max ? max : b->cap * 2;
-	char *d = realloc(b->data, cap);
+	char *d;
 
-	if (!d)
+	if (cap == 0) {
+		free(b->data);
+		*b = (struct buf){ NULL, 0, 0, 0 };
+		return 0;
+	}
+	if (b->start > 0)
+		buf_compact(b);
+	if (!(d = realloc(b->data, cap)))
 		return -1;
 	b->data = d;
 	b->cap = cap;
@@ -477,6 +515,49 @@ line_span(const char *p, size_t len, int final, size_t cap)
 		if (p[n - 1] == '\n')
 			return n;
 	return len >= cap ? len : 0;
+}
+
+/* ---- lists of peers ---- */
+
+static struct link *
+link_of(const struct list *l, struct peer *p)
+{
+	return (struct link *)(void *)((char *)p + l->off);
+}
+
+/* p at the tail of l, unless it is on l already. */
+static void
+list_add(struct list *l, struct peer *p)
+{
+	struct link *k = link_of(l, p);
+
+	if (k->on)
+		return;
+	*k = (struct link){ l->tail, NULL, 1 };
+	if (l->tail)
+		link_of(l, l->tail)->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+}
+
+/* p off l, if it is on l. */
+static void
+list_del(struct list *l, struct peer *p)
+{
+	struct link *k = link_of(l, p);
+
+	if (!k->on)
+		return;
+	if (k->prev)
+		link_of(l, k->prev)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next)
+		link_of(l, k->next)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	*k = (struct link){ NULL, NULL, 0 };
 }
 
 /* ---- addresses and sockets ---- */
@@ -527,7 +608,7 @@ unmap(const struct sockaddr *sa, struct sockaddr_in *sin)
 static void
 addr_name(const struct sockaddr *sa, char *out, size_t outsz)
 {
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE], serv[8];
 	struct sockaddr_in sin;
 
 	sa = unmap(sa, &sin);
@@ -1322,9 +1403,70 @@ nick_set(char *nick, const char *s, size_t len)
 static void
 peer_free(struct peer *p)
 {
+	list_del(&mem.starved, p);
+	mem.used -= p->in.cap;
+	if (mem.over == p)
+		mem.over = NULL;
 	free(p->in.data);
 	free(p->out.data);
 	free(p);
+}
+
+/*
+ * Room for p to read into, out of BUDGET: a buffer of the route's size
+ * for a peer that has none, or twice its buffer (up to LINEMAX) for a
+ * line that fills it.  0 if the budget is spent: p waits (mem_wake
+ * serves those that wait, oldest first); the only buffer never waits.
+ * One peer at a time may
+ * overdraw it for a long line: peers that all hold half lines would
+ * otherwise wait on each other for ever.
+ */
+static int
+peer_buf(struct peer *p)
+{
+	size_t was = p->in.cap, cap = was ? 2 * was : ss.route->inbuf;
+
+	if (was && cap > LINEMAX)
+		cap = LINEMAX;
+	if (mem.used > was && mem.used + cap - was > BUDGET) {
+		if (!was || (mem.over && mem.over != p))
+			return 0;
+		mem.over = p;
+	}
+	if (buf_resize(&p->in, cap) < 0)
+		fail(errno, "realloc");
+	mem.used += cap - was;
+	return 1;
+}
+
+/*
+ * What p's buffer no longer holds goes back to the budget: all of it
+ * once empty, so that a peer that is quiet or gone holds none, and a
+ * long line's room once the line is out.  A pipe's one peer keeps its
+ * buffer.
+ */
+static void
+peer_trim(struct peer *p)
+{
+	size_t len = buf_len(&p->in), was = p->in.cap;
+	size_t cap = len ? ss.route->inbuf : 0;
+
+	if (ss.route->single || was <= cap || len > cap ||
+	    buf_resize(&p->in, cap) < 0)
+		return;
+	mem.used -= was - cap;
+	if (mem.over == p)
+		mem.over = NULL;
+}
+
+/* Budget given back: the peers that wait for it get it, oldest first. */
+static void
+mem_wake(void)
+{
+	struct peer *p;
+
+	while ((p = mem.starved.head) && peer_buf(p))
+		list_del(&mem.starved, p);
 }
 
 static struct peer *
@@ -1339,8 +1481,8 @@ peer_add(int fd, const struct sockaddr *sa)
 		peers.p = grown;
 		peers.cap = cap;
 	}
+	/* Its input buffer comes with its first bytes (peer_read). */
 	if (!(p = calloc(1, sizeof(*p))) ||
-	    buf_init(&p->in, ss.route->inbuf) < 0 ||
 	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
 		if (p)
 			peer_free(p);
@@ -1419,6 +1561,7 @@ peer_close(struct peer *p, int reset)
 	p->fd = -1;
 	p->life = DRAINING;
 	peers.nconn--;
+	list_del(&mem.starved, p);	/* it reads no more */
 }
 
 static int
@@ -1470,12 +1613,18 @@ peer_out(const struct peer *p, const char **data)
 	return peer_writing(p) ? buf_len(b) - off : 0;
 }
 
+/* Into its buffer, which it gets here (or waits for, behind those that
+ * wait already: its kernel holds its bytes meanwhile). */
 static void
 peer_read(struct peer *p)
 {
-	ssize_t n = buf_fill(&p->in, p->fd);
+	ssize_t n;
 
-	if (n > 0) {
+	if (!p->in.data && (mem.starved.head || !peer_buf(p))) {
+		list_add(&mem.starved, p);
+		return;
+	}
+	if ((n = buf_fill(&p->in, p->fd)) > 0) {
 		ss.nrecv += n;
 		tm.last_data = ss.now;
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -1510,18 +1659,21 @@ peer_write(struct peer *p)
 /*
  * What p waits for from poll().  A line buffer (-k, --chat) that is
  * full with no whole line in it grows first, up to LINEMAX, or the
- * peer would never be read again.
+ * peer would never be read again; it waits while the budget is spent.
+ * A peer with no buffer gets one when it has bytes (peer_read).
  */
 static short
 peer_wants(struct peer *p)
 {
 	short ev = 0;
 
-	if (buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+	if (peer_reading(p) && !p->starved.on && p->in.data &&
+	    buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
 	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
-	    LINEMAX) == 0 && buf_grow(&p->in, LINEMAX) < 0)
-		fail(errno, "realloc");
-	if (peer_reading(p) && buf_room(&p->in) > 0)
+	    LINEMAX) == 0 && !peer_buf(p))
+		list_add(&mem.starved, p);
+	if (peer_reading(p) && !p->starved.on &&
+	    (!p->in.data || buf_room(&p->in) > 0))
 		ev |= POLLIN;
 	if (peer_out(p, NULL) > 0)
 		ev |= POLLOUT;
@@ -2015,8 +2167,8 @@ merge_move(void)
 	for (int i = 0; i < peers.n && io.nout < CHUNKS - 1; i++) {
 		p = peers.p[(from + i) % peers.n];
 		final = !peer_reading(p);
-		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
-		    final, LINEMAX);
+		n = buf_len(&p->in) ? line_span(p->in.data + p->in.start,
+		    buf_len(&p->in), final, LINEMAX) : 0;
 		if (n == 0)
 			continue;	/* peer_wants grows a full buffer */
 		mg.rr = (from + i + 1) % peers.n;
@@ -2043,7 +2195,7 @@ static size_t
 line_first(const struct buf *b, int final, size_t max)
 {
 	size_t len = buf_len(b) < max ? buf_len(b) : max;
-	const char *nl = memchr(b->data + b->start, '\n', len);
+	const char *nl = len ? memchr(b->data + b->start, '\n', len) : NULL;
 
 	if (nl)
 		return nl - (b->data + b->start) + 1;
@@ -2379,8 +2531,11 @@ reap(void)
 		drop_stuck(peers.p[i]);
 		if (remove_drained(i))
 			i--;
+		else
+			peer_trim(peers.p[i]);
 	}
 	ring_free();
+	mem_wake();
 }
 
 /* A stop (a signal, -i): drain what is here, then end; a second: now. */
