@@ -410,6 +410,26 @@ note(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A time for messages: "200 ms", "1 s", "1.5 s". */
+static const char *
+ms_text(int ms)
+{
+	static char s[32];
+	int n;
+
+	if (ms < 1000) {
+		snprintf(s, sizeof(s), "%d ms", ms);
+		return s;
+	}
+	n = snprintf(s, sizeof(s), "%d.%03d", ms / 1000, ms % 1000);
+	while (s[n - 1] == '0')
+		n--;
+	if (s[n - 1] == '.')
+		n--;
+	snprintf(s + n, sizeof(s) - n, " s");
+	return s;
+}
+
 static long long
 now_ms(void)
 {
@@ -499,22 +519,23 @@ buf_put(struct buf *b, const char *p, size_t len)
 }
 
 /*
- * How many of len queued bytes may go to stdout as one piece with -k:
- * up to the last newline, so lines from different peers never mix; all
- * of it when the peer is gone (final) or when the buffer is full with
- * no newline (a line longer than cap).  Pure, for the fuzzer.
+ * Where the len bytes queued at p may be cut to pass on whole lines, so
+ * that lines from different peers never mix: after the first newline
+ * in the first max bytes (first: a chat line at a time) or after the
+ * last one (-k: all whole lines at once).  With none there: all of
+ * them once the peer is gone (final), or max bytes when that many hold
+ * no newline (a longer line goes in pieces); else 0, wait for more.
+ * Pure, for the fuzzer.
  */
 static size_t
-line_span(const char *p, size_t len, int final, size_t cap)
+line_span(const char *p, size_t len, int final, size_t max, int first)
 {
-	size_t n;
+	size_t n = len < max ? len : max;
 
-	if (final)
-		return len;
-	for (n = len; n > 0; n--)
-		if (p[n - 1] == '\n')
-			return n;
-	return len >= cap ? len : 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[first ? i : n - 1 - i] == '\n')
+			return first ? i + 1 : n - i;
+	return final || len >= max ? n : 0;
 }
 
 /* ---- lists of peers ---- */
@@ -690,7 +711,7 @@ listen_on(const char *host, const char *port)
 	struct addrinfo *res, *ai;
 	struct sockaddr_storage bound;
 	socklen_t sl = sizeof(bound);
-	char name[NAMESZ];
+	char name[NAMESZ], failed[NAMESZ] = "";
 	int fd = -1, one = 1, v6only = opt.family == AF_INET6, err = 0;
 
 	res = resolve(host, port, 1);
@@ -703,7 +724,8 @@ listen_on(const char *host, const char *port)
 			addr_name(ai->ai_addr, name, sizeof(name));
 			fd = socket(ai->ai_family, ai->ai_socktype, 0);
 			if (fd < 0) {
-				err = errno;
+				if (!*failed)
+					err = errno;
 				continue;
 			}
 			(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
@@ -714,14 +736,19 @@ listen_on(const char *host, const char *port)
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 			    (ai->ai_socktype == SOCK_STREAM &&
 			    listen(fd, BACKLOG) < 0)) {
-				err = errno;
+				/* Say the first address that could not be
+				 * bound: "::", not the 0.0.0.0 tried next. */
+				if (!*failed) {
+					err = errno;
+					memcpy(failed, name, sizeof(name));
+				}
 				close(fd);
 				fd = -1;
 			}
 		}
 	freeaddrinfo(res);
 	if (fd < 0)
-		die(EXIT_NET, err, "listen on %s", host ? name : port);
+		die(EXIT_NET, err, "listen on %s", *failed ? failed : name);
 	if (set_nonblock(fd, NULL) < 0)
 		die(EXIT_NET, errno, "fcntl");
 	tune(fd);
@@ -854,7 +881,7 @@ dial(const char *host, const char *port)
 		if (until)
 			say(err, "connect to %s", name);
 		zt_fail_hint((struct sockaddr *)&last, err);
-		exit(EXIT_NET);
+		fail(0, NULL);	/* said: the end has only -v's summary */
 	}
 	note("connected to %s", name);
 	return fd;
@@ -1056,21 +1083,38 @@ static const char zt_hint_setup[] = "is zerotier-one running, the network "
     "joined (zerotier-cli listnetworks) and this member authorized?";
 
 /*
- * A 10-hex-digit host is a node ID: dial it at its address on the
- * network from --network, $ZTPIPE_NETWORK or the only one we are in.
+ * A 10-hex-digit host, or zt: and one, is a node ID: dial it at its
+ * address on the network from --network, $ZTPIPE_NETWORK or the only
+ * one we are in.  Ten decimal digits can also be an IPv4 address as
+ * one number (2130706433 is 127.0.0.1, to getaddrinfo and nc): two
+ * machines, so no guess; the error says how to write each.
  */
 static const char *
 zt_node_host(const char *host)
 {
 	static char addr[INET6_ADDRSTRLEN];
+	struct addrinfo *ai, hints = { .ai_family = AF_INET,
+	    .ai_flags = AI_NUMERICHOST };
 	uint64_t node, nwid, nwids[8];
 	unsigned char a[16];
 	const char *net = opt.network ? opt.network : getenv("ZTPIPE_NETWORK");
-	char list[8 * 18] = "";
-	int n;
+	char list[8 * 18] = "", v4[INET_ADDRSTRLEN];
+	int n, prefixed = strncmp(host, "zt:", 3) == 0;
 
-	if (parse_hex(host, 10, &node) < 0)
+	if (prefixed && parse_hex(host + 3, 10, &node) < 0)
+		usage_error("bad node ID: '%s' (zt: and 10 hex digits)", host);
+	if (prefixed)
+		host += 3;
+	else if (parse_hex(host, 10, &node) < 0)
 		return host;
+	if (!prefixed && getaddrinfo(host, NULL, &hints, &ai) == 0) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr,
+		    v4, sizeof(v4));
+		freeaddrinfo(ai);
+		usage_error("%s is both IPv4 address %s and a ZeroTier node ID: "
+		    "write %s for the address, zt:%s for the node", host, v4,
+		    v4, host);
+	}
 	if (net && *net) {
 		if (parse_hex(net, 16, &nwid) < 0)
 			usage_error("bad network ID: '%s' (16 hex digits)", net);
@@ -1161,12 +1205,15 @@ zt_dial_hints(const struct sockaddr *sa)
 		if (!zt_ids(c->addr, &nwid, &node) || nwid == last)
 			continue;
 		last = nwid;
+		/* All digits: zt: keeps it from being read as IPv4. */
+		snprintf(a, sizeof(a), "%010" PRIx64, node);
 		if (nnets > 1)
 			note("a peer can run: ztpipe %s--network %016" PRIx64
-			    " %010" PRIx64 " %d", u, nwid, node, port);
+			    " %s%s %d", u, nwid, is_number(a) ? "zt:" : "", a,
+			    port);
 		else
-			note("a peer can run: ztpipe %s%010" PRIx64 " %d", u,
-			    node, port);
+			note("a peer can run: ztpipe %s%s%s %d", u,
+			    is_number(a) ? "zt:" : "", a, port);
 	}
 }
 
@@ -1670,7 +1717,7 @@ peer_wants(struct peer *p)
 	if (peer_reading(p) && !p->starved.on && p->in.data &&
 	    buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
 	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
-	    LINEMAX) == 0 && !peer_buf(p))
+	    LINEMAX, 0) == 0 && !peer_buf(p))
 		list_add(&mem.starved, p);
 	if (peer_reading(p) && !p->starved.on &&
 	    (!p->in.data || buf_room(&p->in) > 0))
@@ -1727,23 +1774,34 @@ stdin_unfinished(void)
 	return io.in_open && !opt.nostdin && !io.tty;
 }
 
+/* What is left to read of a regular file on stdin; -1 if it is none. */
+static long long
+stdin_file_left(void)
+{
+	struct stat sb;
+	off_t at;
+
+	if (fstat(STDIN_FILENO, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) < 0)
+		return -1;
+	return sb.st_size - at;
+}
+
 /*
  * UDP has no stream to cut, only datagrams to lose: stdin holds bytes
- * not sent, a file past its offset (FIONREAD's int would wrap with 2
- * GiB left) or a pipe with bytes in it.  /dev/null holds none.
+ * not sent, a file's rest (FIONREAD's int would wrap with 2 GiB left)
+ * or bytes in a pipe.  /dev/null holds none.
  */
 static int
 stdin_holds(void)
 {
-	struct stat sb;
-	off_t at;
+	long long left = stdin_file_left();
 	int k = 0;
 
 	if (!stdin_unfinished())
 		return 0;
-	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
-		return sb.st_size > at;
+	if (left >= 0)
+		return left > 0;
 	return ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
 }
 
@@ -1819,6 +1877,14 @@ stdout_open(void)
 		io.ofd = fd;
 		io.omax = SIZE_MAX;
 	}
+}
+
+/* chat, udp: stdout's own queue goes next, once stdout is free. */
+static void
+stdout_queue_own(void)
+{
+	if (!io.nout && buf_len(&io.q) > 0)
+		stdout_queue(&io.q, buf_len(&io.q));
 }
 
 /* Write the route's chunks, many in one writev, while stdout takes them. */
@@ -2168,7 +2234,7 @@ merge_move(void)
 		p = peers.p[(from + i) % peers.n];
 		final = !peer_reading(p);
 		n = buf_len(&p->in) ? line_span(p->in.data + p->in.start,
-		    buf_len(&p->in), final, LINEMAX) : 0;
+		    buf_len(&p->in), final, LINEMAX, 0) : 0;
 		if (n == 0)
 			continue;	/* peer_wants grows a full buffer */
 		mg.rr = (from + i + 1) % peers.n;
@@ -2188,18 +2254,6 @@ merge_move(void)
 		if (mg.midline)
 			break;	/* its line goes on next, or a newline ends it */
 	}
-}
-
-/* The first line queued in b, or its rest once final or max long; 0 if none. */
-static size_t
-line_first(const struct buf *b, int final, size_t max)
-{
-	size_t len = buf_len(b) < max ? buf_len(b) : max;
-	const char *nl = len ? memchr(b->data + b->start, '\n', len) : NULL;
-
-	if (nl)
-		return nl - (b->data + b->start) + 1;
-	return (final || len >= max) ? len : 0;
 }
 
 /*
@@ -2272,17 +2326,19 @@ chat_move(void)
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
-		while ((n = line_first(&p->in, !peer_reading(p), LINEMAX)) &&
+		while (buf_len(&p->in) && (n = line_span(p->in.data +
+		    p->in.start, buf_len(&p->in), !peer_reading(p), LINEMAX,
+		    1)) &&
 		    chat_line(p, p->in.data + p->in.start, n))
 			p->in.start += n;
 	}
-	while ((n = line_first(&io.ring, !io.in_open, LINEMAX)) &&
+	while ((n = line_span(io.ring.data + io.ring.start,
+	    buf_len(&io.ring), !io.in_open, LINEMAX, 1)) &&
 	    chat_line(NULL, io.ring.data + io.ring.start, n)) {
 		io.ring.start += n;
 		io.ring_base += n;
 	}
-	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+	stdout_queue_own();
 }
 
 static void
@@ -2303,8 +2359,7 @@ chat_left(struct peer *p)
 	/* Reaping comes after the round's move(): queued now, the notice
 	 * is written at once, not at the next event (the last peer's:
 	 * never, as a stop with nothing queued does not wait). */
-	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+	stdout_queue_own();
 }
 
 /*
@@ -2342,8 +2397,7 @@ dgram_move(void)
 		io.ring_base += len;
 		dg.sent = 0;
 	}
-	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+	stdout_queue_own();
 }
 
 /* --send-only: a client's datagrams are all sent once stdin has ended. */
@@ -2584,7 +2638,7 @@ tick(int stdout_waits)
 	int idle = idle_limit();
 
 	if (tm.wait && ss.now >= tm.wait)
-		fail(0, "no connection within %d s", opt.wait_ms / 1000);
+		fail(0, "no connection within %s", ms_text(opt.wait_ms));
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
 	if (opt.progress && ss.now >= tm.progress)
@@ -2593,7 +2647,7 @@ tick(int stdout_waits)
 		tm.last_data = ss.now;
 	if (idle && peers.serials && !ss.stopping &&
 	    ss.now - tm.last_data >= idle) {
-		snprintf(why, sizeof(why), "no data for %d s", idle / 1000);
+		snprintf(why, sizeof(why), "no data for %s", ms_text(idle));
 		note("%s, ending", why);
 		stop(why);
 	}
@@ -3014,15 +3068,18 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ztpipe [-46dPuvz] [-i secs] [-R secs] [-s source] [-w secs]\n"
+"usage: ztpipe [-46dPuvz] [-i time] [-R time] [-s source] [-w time]\n"
 "              [--name name] [host [port]]\n"
 "       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
-"       ztpipe -l [-46dkPuv] [-i secs] [-m max] [-w secs] [--allow list]\n"
+"       ztpipe -l [-46dkPuv] [-i time] [-m max] [-w time] [--allow list]\n"
 "              [address] [port]\n"
 "       ztpipe -l --chat [-46v] [-m max] [--name name] [address] [port]\n"
 "\n"
 "Copy stdin to a TCP (-u: UDP) peer and the peer to stdout.  port defaults\n"
-"to %s.  host may be a ZeroTier node ID (10 hex digits).\n"
+"to %s; give it as its own argument (ztpipe host 9000, not host:9000).\n"
+"host may be a ZeroTier node ID, 10 hex digits, or zt:ID: digits that\n"
+"could also be an IPv4 address (2130706433 is 127.0.0.1) need one or\n"
+"the other.  TIME is seconds (0.5) or has a unit: 500ms, 2s, 1.5m, 1h.\n"
 "\n"
 "  -4, --ipv4            use IPv4 only\n"
 "  -6, --ipv6            use IPv6 only\n"
@@ -3035,7 +3092,7 @@ usage(FILE *f)
 "                        prefixed with the sender's name\n"
 "  -d, --no-stdin        do not read stdin and do not half-close\n"
 "  -h, --help            show this help and exit\n"
-"  -i, --idle SECS       end the session after SECS without data: status 0\n"
+"  -i, --idle TIME       end the session after TIME without data: status 0\n"
 "                        if nothing was left unsent, else 1 and the\n"
 "                        connection is reset\n"
 "  -k, --keep-open       with -l: serve many peers, merge whole lines\n"
@@ -3047,7 +3104,7 @@ usage(FILE *f)
 "      --network NWID    the ZeroTier network for node IDs (16 hex digits)\n"
 "  -P, --progress        show progress on stderr, if it is a terminal\n"
 "      --progress=always show progress on stderr, terminal or not\n"
-"  -R, --retry SECS      keep trying to connect for up to SECS\n"
+"  -R, --retry TIME      keep trying to connect for up to TIME\n"
 "      --resolve         print the addresses host would be dialled at\n"
 "      --send-only       end once stdin is sent and acknowledged, without\n"
 "                        waiting for the peer's end; what it sends is dropped\n"
@@ -3056,8 +3113,8 @@ usage(FILE *f)
 "                        waits 1 s (-i) for replies after stdin ends\n"
 "  -v, --verbose         say what happens on stderr, and a summary\n"
 "  -V, --version         print the version and exit\n"
-"  -w, --wait SECS       give up connecting (or waiting for a peer)\n"
-"                        after SECS\n"
+"  -w, --wait TIME       give up connecting (or waiting for a peer)\n"
+"                        after TIME\n"
 "  -z, --probe           only check that something listens (port may be\n"
 "                        a range, 8000-8010)\n",
 	    DEFAULT_PORT, MAXCONNS);
@@ -3079,8 +3136,10 @@ usage_error(const char *fmt, ...)
  * getopt_long's own messages are off (opterr = 0): from its return value
  * alone, "--chat=1" read as "unknown option: -" and "-Palways" as "-a".
  * These helpers look at the word as typed and say what is wrong with it.
+ * N, p: and q: are nc's, known only to say what ztpipe does instead
+ * (netcat_habit); getopt then reads their values as nc would.
  */
-static const char shortopts[] = ":46dhi:klm:PR:s:uvVw:z";
+static const char shortopts[] = ":46dhi:klm:NPp:q:R:s:uvVw:z";
 static const struct option longopts[] = {
 	{ "ipv4", no_argument, NULL, '4' },
 	{ "ipv6", no_argument, NULL, '6' },
@@ -3109,6 +3168,38 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/*
+ * The edits (insert, delete, change, or swap two neighbours) that turn
+ * a[0..an) into b; EDITMAX + 1 if either is longer than EDITMAX.  Pure.
+ */
+static int
+edits(const char *a, size_t an, const char *b)
+{
+	enum { EDITMAX = 32 };
+	size_t bn = strlen(b);
+	int d[EDITMAX + 1][EDITMAX + 1], v;
+
+	if (an > EDITMAX || bn > EDITMAX)
+		return EDITMAX + 1;
+	for (size_t i = 0; i <= an; i++)
+		for (size_t j = 0; j <= bn; j++) {
+			if (i == 0 || j == 0) {
+				d[i][j] = (int)(i + j);
+				continue;
+			}
+			v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[an][bn];
+}
+
 /* arg ("--name" or "--name=value") was refused: unknown, ambiguous, ... */
 static void
 long_error(const char *arg)
@@ -3117,7 +3208,7 @@ long_error(const char *arg)
 	size_t len = strcspn(name, "=");
 	const struct option *o, *hit = NULL;
 	char list[256] = "";
-	int n = 0;
+	int n = 0, e, best = 3;
 
 	for (o = longopts; o->name && len > 0; o++) {
 		if (strncmp(o->name, name, len) != 0)
@@ -3131,6 +3222,20 @@ long_error(const char *arg)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list),
 		    "%s--%s", n > 1 ? ", " : "", o->name);
 	}
+	/* A typo ("--lsiten"): the names one or two edits away, one edit
+	 * for a short name, as any name is two edits from a 2-letter one. */
+	for (o = longopts; n == 0 && o->name; o++) {
+		if ((e = edits(name, len, o->name)) > (len < 5 ? 1 : 2) ||
+		    e > best)
+			continue;
+		if (e < best)
+			list[0] = '\0';
+		best = e;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s--%s", *list ? " or " : "", o->name);
+	}
+	if (n == 0 && *list)
+		usage_error("unknown option: %s (did you mean %s?)", arg, list);
 	if (n == 0)
 		usage_error("unknown option: %s", arg);
 	if (n > 1)
@@ -3166,6 +3271,71 @@ short_error(int c, int argc, char **argv)
 	if (c == '=')
 		usage_error("-%c takes no value: %s", at[-1], w);
 	usage_error("unknown option: -%c (in %s)", c, w);
+}
+
+/*
+ * nc's -N, -q SECS and -l -p PORT: ztpipe needs none of them, or has
+ * another way; say which.  val is the option's value, pos the arguments.
+ */
+static void
+netcat_habit(int c, const char *val, int npos, char **pos)
+{
+	const char *port = val ? val : "port";
+
+	if (c == 'N')
+		usage_error("%s", "unknown option: -N (not needed: ztpipe "
+		    "half-closes when stdin ends)");
+	if (c == 'q')
+		usage_error("%s", "unknown option: -q (to end once stdin is "
+		    "sent, use --send-only)");
+	/* With -l, a lone number is the port (parse_args): not an address. */
+	if (opt.listen && npos > 0 && !is_number(pos[0]))
+		usage_error("unknown option: -p (the port is an argument: "
+		    "ztpipe -l %s %s)", pos[0], port);
+	if (opt.listen)
+		usage_error("unknown option: -p (the port is an argument: "
+		    "ztpipe -l %s)", port);
+	usage_error("unknown option: -p (the port to dial is an argument: "
+	    "ztpipe %s %s)", npos > 0 ? pos[0] : "host", port);
+}
+
+/*
+ * "127.0.0.1:9000", "[fd80::1]:9000", "host:9000": the port as URLs and
+ * ssh write it.  getaddrinfo takes none of them (an IPv6 address has
+ * two colons or more, "fd80::1" stays one) and only says "Name or
+ * service not known": say where the port goes, as an argument, or at
+ * the prompt after a space.  zt: is a node ID's prefix, and what is no
+ * port is left to getaddrinfo and zt_node_host to refuse.
+ */
+static void
+host_port_hint(const char *host, int prompted)
+{
+	const char *h = strncmp(host, "zt:", 3) == 0 ? host + 3 : host;
+	const char *colon = strchr(h, ':'), *end = strchr(h, ']'), *port;
+	const char *how = prompted ? "" : opt.listen ? "ztpipe -l " :
+	    opt.probe ? "ztpipe -z " : opt.resolve ? "ztpipe --resolve " :
+	    "ztpipe ";
+	int alen;
+
+	if (h == host && h[0] == '[' && end && (!end[1] || (end[1] == ':' &&
+	    end[2]))) {
+		h++;	/* "[fd80::1]:9000", or brackets alone: "[fd80::1]" */
+		alen = end - h;
+		port = end[1] ? end + 2 : NULL;
+	} else if (colon && colon > h && colon[1] && !strchr(colon + 1, ':')) {
+		h = host;	/* "127.0.0.1:9000", "zt:a45dc9d260:9000" */
+		alen = colon - host;
+		port = colon + 1;
+	} else {
+		return;
+	}
+	if (port && parse_port(port, 1) < 0)
+		return;
+	if (!port)
+		usage_error("%s: an IPv6 address goes without brackets: %s%.*s",
+		    host, how, alen, h);
+	usage_error("%s: the port goes %s: %s%.*s %s", host, prompted ?
+	    "after a space" : "in an argument of its own", how, alen, h, port);
 }
 
 /*
@@ -3218,7 +3388,7 @@ prompt_host(void)
 	for (int i = 0; i < nnets; i++)
 		say(0, "you are on ZeroTier network %016" PRIx64 "; give an "
 		    "address or a 10-digit node ID", nwids[i]);
-	(void)!write(STDERR_FILENO, "peer address: ", 14);
+	(void)!write(STDERR_FILENO, "peer address [port]: ", 21);
 	/* A byte at a time: what follows the line is data for the peer. */
 	while (len < sizeof(line) - 1) {
 		n = read(STDIN_FILENO, line + len, 1);
@@ -3235,29 +3405,74 @@ prompt_host(void)
 	opt.port = strtok(NULL, " \t\r\n");
 }
 
-/* -i, -R, -w (seconds, kept in ms) and -m: a whole number in range. */
+/*
+ * A time as -i, -R and -w take it: seconds with an optional fraction
+ * (0.2), or with a unit as ncat's: 500ms, 2s, 1.5m, 1h.  In ms, rounded
+ * to the nearest; -1 if malformed or past INT_MAX ms.  Pure.
+ */
+static long long
+parse_ms(const char *s)
+{
+	static const struct { const char *unit; long long ms; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	long long whole = 0, frac = 0, scale = 1, v;
+	const char *p = s;
+	size_t k;
+
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((whole = whole * 10 + (*p - '0')) > INT_MAX)
+			return -1;
+	if (*p == '.') {
+		/* Nine digits are finer than a ms, even of hours. */
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (scale < 1000000000) {
+				frac = frac * 10 + (*p - '0');
+				scale *= 10;
+			}
+		if (p[-1] == '.')
+			return -1;	/* "5.", "." */
+	}
+	if (p == s)
+		return -1;	/* no digits: "", "-1", "ms" */
+	for (k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+		if (strcmp(p, units[k].unit) == 0)
+			break;
+	if (k == sizeof(units) / sizeof(units[0]))
+		return -1;
+	v = whole * units[k].ms + (frac * units[k].ms + scale / 2) / scale;
+	return v > INT_MAX ? -1 : v;
+}
+
+/* -i, -R, -w: a time, kept in ms; -m: a whole number.  Each in range. */
 static void
 number_opt(int c, const char *s)
 {
-	enum { SECS = INT_MAX / 1000 };
-	static const struct { int c, scale; long max; int *v; const char *bad; }
+	static const struct { int c; long max; int *v; const char *bad; }
 	    num[] = {
-		{ 'i', 1000, SECS, &opt.idle_ms, "bad idle time: %s" },
-		{ 'R', 1000, SECS, &opt.retry_ms, "bad retry time: %s" },
-		{ 'w', 1000, SECS, &opt.wait_ms, "bad wait: %s" },
-		{ 'm', 1, 1000000, &opt.maxconns, "bad connection limit: %s" },
+		{ 'i', INT_MAX, &opt.idle_ms, "bad idle time: %s" },
+		{ 'R', INT_MAX, &opt.retry_ms, "bad retry time: %s" },
+		{ 'w', INT_MAX, &opt.wait_ms, "bad wait: %s" },
+		{ 'm', 1000000, &opt.maxconns, "bad connection limit: %s" },
 	};
 	char *end;
-	long v;
+	long long v;
 	int k = 0;
 
 	while (num[k].c != c)
 		k++;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > num[k].max)
+	if (c == 'm') {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno || end == s || *end)
+			v = -1;
+	} else {
+		v = parse_ms(s);
+	}
+	if (v < 1 || v > num[k].max)
 		usage_error(num[k].bad, s);
-	*num[k].v = v * num[k].scale;
+	*num[k].v = (int)v;
 }
 
 static void
@@ -3275,7 +3490,8 @@ parse_args(int argc, char **argv)
 	/* Only the last word can lack its value; save it now, as musl's
 	 * getopt_long then moves argv's NULL into argv[optind - 1]. */
 	const char *last = argc > 0 ? argv[argc - 1] : "", *w;
-	int c, li, nallow = 0;
+	const char *habit_val = NULL;	/* nc's -p or -q: its value */
+	int c, li, nallow = 0, habit = 0, prompted = 0;
 
 	if (!allow)
 		die(EXIT_NET, errno, "calloc");
@@ -3324,7 +3540,15 @@ parse_args(int argc, char **argv)
 		case 'u': opt.udp = 1; break;
 		case 'v': opt.verbose = 1; break;
 		case 'V': printf("ztpipe %s\n", VERSION); exit(0);
+		case 'N': case 'p': case 'q':	/* once all is read */
+			habit = c;
+			habit_val = optarg;
+			break;
 		case ':':
+			if (optopt == 'p' || optopt == 'q') {
+				habit = optopt;
+				break;
+			}
 			w = argv[optind - 1] ? argv[optind - 1] : last;
 			if (strncmp(w, "--", 2) == 0)
 				long_error(w);
@@ -3343,6 +3567,8 @@ parse_args(int argc, char **argv)
 			short_error(optopt, argc, argv);
 		}
 	}
+	if (habit)	/* -l known now, wherever it was; argv permuted */
+		netcat_habit(habit, habit_val, argc - optind, argv + optind);
 	opt.socktype = opt.udp ? SOCK_DGRAM : SOCK_STREAM;
 	opt.proto = opt.udp ? "udp" : "tcp";
 	for (int i = 0; opt.udp && udp_refuses[i]; i++)
@@ -3377,6 +3603,8 @@ parse_args(int argc, char **argv)
 		usage_error("%s", "empty --name");
 	if (opt.listen && opt.source)
 		usage_error("%s is for dialling, not with -l", "-s");
+	if (opt.source && !*opt.source)
+		usage_error("empty %s", seen['s']);
 	if (opt.udp && opt.wait_ms > 0 && !opt.listen && !opt.probe)
 		usage_error("%s", "-w has no meaning for a UDP client: "
 		    "there is no connection to wait for");
@@ -3388,12 +3616,16 @@ parse_args(int argc, char **argv)
 	else if (argc >= 1)
 		opt.host = argv[0];
 	else if (!opt.listen && isatty(STDIN_FILENO) && !opt.resolve &&
-	    !opt.probe)
+	    !opt.probe) {
 		prompt_host();
+		prompted = 1;
+	}
 	if (!opt.host && !opt.listen)
 		usage_error("%s", "no host to connect to");
 	if (opt.host && !*opt.host)
 		usage_error("%s", "empty host");
+	if (opt.host)
+		host_port_hint(opt.host, prompted);
 	if (argc == 2)
 		opt.port = argv[1];
 	if (!opt.port)
@@ -3456,8 +3688,6 @@ static void
 session_init(void)
 {
 	struct rlimit rl;
-	struct stat sb;
-	off_t at;
 	char host[256];
 	int fl;
 
@@ -3480,10 +3710,7 @@ session_init(void)
 	if (!io.in_open)
 		note("stdin is not open for reading: taken as closed");
 	/* -P: what is left to read of a regular file on stdin. */
-	ss.total = -1;
-	if (!opt.nostdin && fstat(STDIN_FILENO, &sb) == 0 &&
-	    S_ISREG(sb.st_mode) && (at = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0)
-		ss.total = sb.st_size - at;
+	ss.total = opt.nostdin ? -1 : stdin_file_left();
 	if (buf_init(&io.ring, ss.route->dgram ? ss.route->dgram : BUFSZ) < 0 ||
 	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");

@@ -10,10 +10,15 @@
 # The LEAF peers (members, not root servers) in "zerotier-cli -j
 # listpeers".  ZeroTier writes JSON keys sorted, so a peer's "address"
 # comes before its "role"; its paths' addresses are IP/port, not node IDs.
+# An ID of digits only is written zt:ID, which ztpipe never reads as an
+# IPv4 address (2130706433 is 127.0.0.1).
 _ztpipe_nodes() {
 	zerotier-cli -j listpeers 2>/dev/null | tr ',{}' '\n\n\n' | awk -F'"' '
 	    $2 == "address" && length($4) == 10 && $4 !~ /[^0-9a-f]/ { a = $4 }
-	    $2 == "role" { if ($4 == "LEAF" && a != "") print a; a = "" }'
+	    $2 == "role" {
+		if ($4 == "LEAF" && a != "") print (a ~ /[a-f]/ ? "" : "zt:") a
+		a = ""
+	    }'
 }
 
 # The networks this host has joined.
@@ -40,12 +45,18 @@ _ztpipe() {
 	local IFS=$' \t\n' words=() cur opt prefix='' w i
 	local listen=0 npos=0 expect='' ended=0
 
-	# bash splits "--progress=al" into "--progress" "=" "al": join them.
+	# bash splits "--progress=al" into "--progress" "=" "al", and
+	# "zt:12" into "zt" ":" "12": join them.
 	for ((i = 1; i <= COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		if ((${#words[@]} > 0)) && { [[ $w == = ]] ||
 		    [[ ${COMP_WORDS[i-1]} == = && i -gt 1 ]]; } &&
 		    [[ ${words[${#words[@]}-1]} == --* ]]; then
+			words[${#words[@]}-1]+=$w
+		elif ((${#words[@]} > 0)) &&
+		    [[ ($w == : && ${words[${#words[@]}-1]} == zt) ||
+		    (${COMP_WORDS[i-1]} == : && ${words[${#words[@]}-1]} == zt:) ]]
+		then
 			words[${#words[@]}-1]+=$w
 		else
 			words+=("$w")
@@ -102,9 +113,17 @@ _ztpipe() {
 	elif ((listen || npos >= 1)); then
 		# With -l: [address] [port]; else: host [port].  A port it is.
 		((npos < 2)) && COMPREPLY=($(compgen -W 12345 -- "$cur"))
+	elif [[ $cur == zt:* ]]; then
+		# Where ":" splits words, the reply replaces what follows it.
+		[[ $COMP_WORDBREAKS == *:* ]] || prefix=zt:
+		w=$(_ztpipe_nodes)
+		COMPREPLY=($(compgen -P "$prefix" -W "${w//zt:/}" -- "${cur#zt:}"))
 	else
-		COMPREPLY=($(compgen -W "$(_ztpipe_nodes)" -- "$cur")
-		    $(compgen -A hostname -- "$cur"))
+		# "12" finds zt:1234512345 too.
+		for w in $(_ztpipe_nodes); do
+			[[ $w == "$cur"* || $w == "zt:$cur"* ]] && COMPREPLY+=("$w")
+		done
+		COMPREPLY+=($(compgen -A hostname -- "$cur"))
 	fi
 	return 0
 }

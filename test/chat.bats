@@ -70,7 +70,7 @@ start_chat() {
 @test "with no host, in a terminal, ztpipe asks for the peer's address" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -d 127.0.0.1 0
 	tm new-session -d -s cli -x 100 -y 20 "timeout --foreground 30 '$ZTPIPE'"
-	screen_has cli 'peer address:'
+	screen_has cli 'peer address [port]:'
 	tm send-keys -t cli "127.0.0.1 $PORT" Enter
 	wait_for_file "$LISTEN_ERR" 'connection from'
 	tm send-keys -t cli 'selam, nasılsın?' Enter

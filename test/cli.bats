@@ -139,31 +139,45 @@ usage_fails() {
 	[[ "$stderr" == *"Connection refused"* ]] || false
 }
 
-@test "^D at the peer address: prompt prints its error on a line of its own" {
+@test "^D at the peer address [port]: prompt prints its error on a line of its own" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-cli-$$-$BATS_TEST_NUMBER
 	export LANG=C.UTF-8 LC_ALL=C.UTF-8
 	local port
 	tm new-session -d -s empty -x 100 -y 20 "bash -c '
 timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
-	screen_has empty 'peer address:'
+	screen_has empty 'peer address [port]:'
 	tm send-keys -t empty C-d
 	screen_has empty 'status=2'
 	run tm capture-pane -p -t empty
 	echo "$output"
-	grep -qx 'peer address:' <<<"$output"
+	grep -qxF 'peer address [port]:' <<<"$output"
 	grep -qx 'ztpipe: no host to connect to' <<<"$output"
 	# An address ended by ^D instead of Enter: the dial's error too.
 	port=$(free_port)
 	tm new-session -d -s typed -x 100 -y 20 "bash -c '
 timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
-	screen_has typed 'peer address:'
+	screen_has typed 'peer address [port]:'
 	tm send-keys -t typed "127.0.0.1 $port" C-d C-d
 	screen_has typed 'status=1'
 	run tm capture-pane -p -t typed
 	echo "$output"
-	grep -qx "peer address: 127.0.0.1 $port" <<<"$output"
+	grep -qxF "peer address [port]: 127.0.0.1 $port" <<<"$output"
 	grep -qx "ztpipe: connect to 127.0.0.1 port $port: Connection refused" <<<"$output"
+}
+
+@test "an address typed with its port at the prompt: status 2, and where the port goes" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	TMUX_SOCK=ztpipe-cli-$$-$BATS_TEST_NUMBER
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	tm new-session -d -s colon -x 120 -y 20 "bash -c '
+timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
+	screen_has colon 'peer address [port]:'
+	tm send-keys -t colon "127.0.0.1:9000" Enter
+	screen_has colon 'status=2'
+	run tm capture-pane -p -t colon
+	echo "$output"
+	grep -qxF "ztpipe: 127.0.0.1:9000: the port goes after a space: 127.0.0.1 9000" <<<"$output"
 }
 
 @test "no host to dial is a usage error" {
@@ -241,6 +255,89 @@ timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
 	[ "${stderr_lines[0]}" = "ztpipe: empty host" ]
 	run --separate-stderr "$ZTPIPE" -l '' 80
 	[ "$status" -eq 2 ]
+}
+
+@test "an empty source address is a usage error, as an empty host is" {
+	usage_fails "empty -s" -s '' 127.0.0.1 1
+	usage_fails "empty --source" --source= 127.0.0.1 1
+	usage_fails "empty -s" -z -s '' 127.0.0.1 1
+}
+
+@test "nc's -l -p PORT: the port is an argument, and the hint shows it" {
+	usage_fails "unknown option: -p (the port is an argument: ztpipe -l 9000)" -l -p 9000
+	usage_fails "unknown option: -p (the port is an argument: ztpipe -l 9000)" -lp9000
+	usage_fails "unknown option: -p (the port is an argument: ztpipe -l 9000)" -p 9000 -l
+	usage_fails "unknown option: -p (the port is an argument: ztpipe -l ::1 9000)" -l -p 9000 ::1
+	usage_fails "unknown option: -p (the port is an argument: ztpipe -l port)" -l -p
+	usage_fails "unknown option: -p (the port to dial is an argument: ztpipe 127.0.0.1 9000)" -p 9000 127.0.0.1
+	usage_fails "unknown option: -p (the port to dial is an argument: ztpipe host 9000)" -vp 9000
+}
+
+@test "nc's -N: not needed, ztpipe half-closes when stdin ends" {
+	usage_fails "unknown option: -N (not needed: ztpipe half-closes when stdin ends)" -N 127.0.0.1 9000
+	usage_fails "unknown option: -N (not needed: ztpipe half-closes when stdin ends)" -lN 9000
+}
+
+@test "nc's -q SECS: ztpipe has no -q, and --send-only ends once stdin is sent" {
+	usage_fails "unknown option: -q (to end once stdin is sent, use --send-only)" -q 1 127.0.0.1 9100
+	usage_fails "unknown option: -q (to end once stdin is sent, use --send-only)" 127.0.0.1 9100 -q0
+	usage_fails "unknown option: -q (to end once stdin is sent, use --send-only)" 127.0.0.1 -q
+}
+
+@test "host:port is a usage error that gives the port its own argument" {
+	usage_fails "127.0.0.1:9000: the port goes in an argument of its own: ztpipe 127.0.0.1 9000" 127.0.0.1:9000
+	usage_fails "[fd80::1]:9000: the port goes in an argument of its own: ztpipe fd80::1 9000" '[fd80::1]:9000'
+	usage_fails "localhost:http: the port goes in an argument of its own: ztpipe localhost http" localhost:http
+	usage_fails "127.0.0.1:9000: the port goes in an argument of its own: ztpipe -l 127.0.0.1 9000" -l 127.0.0.1:9000
+	usage_fails "127.0.0.1:9000: the port goes in an argument of its own: ztpipe -z 127.0.0.1 9000" -z 127.0.0.1:9000
+	usage_fails "zt:a45dc9d260:9000: the port goes in an argument of its own: ztpipe zt:a45dc9d260 9000" zt:a45dc9d260:9000
+	usage_fails "[::1]: an IPv6 address goes without brackets: ztpipe ::1" '[::1]' 9000
+}
+
+@test "IPv6 addresses are no host:port: ::1 and fd80::1 stay addresses" {
+	local a
+	for a in ::1 fd80::1 fd80::1:9000 ::ffff:127.0.0.1; do
+		run --separate-stderr timeout 5 "$ZTPIPE" --resolve -6 "$a"
+		[ "$status" -eq 0 ]
+		[ "$output" = "$a" ]
+	done
+	listen_bg ::1 0
+	echo v6 | timeout 5 "$ZTPIPE" ::1 "$PORT"
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = v6 ]
+}
+
+@test "a long option a slip away from a real one: did you mean" {
+	usage_fails "unknown option: --lsiten (did you mean --listen?)" --lsiten 9000
+	usage_fails "unknown option: --verbsoe (did you mean --verbose?)" --verbsoe 127.0.0.1
+	usage_fails "unknown option: --resovle=x (did you mean --resolve?)" --resovle=x
+	usage_fails "unknown option: --udq (did you mean --udp?)" --udq 127.0.0.1
+	usage_fails "unknown option: --ipv5 (did you mean --ipv4 or --ipv6?)" --ipv5 127.0.0.1
+	usage_fails "unknown option: --keepopen (did you mean --keep-open?)" -l --keepopen
+	# nothing close: no guess
+	usage_fails "unknown option: --bogus" --bogus 127.0.0.1
+	usage_fails "unknown option: --xy" --xy 127.0.0.1
+	usage_fails "unknown option: --lstn" --lstn
+}
+
+@test "a bad time is a usage error naming the option's time and the value" {
+	local bad
+	for bad in 0 0s 0ms -1 -0.5 0.0001 1e3 5. . '' ms s 2S '1 s' ' 1' 1h1 1m30s 0x10 +1 \
+	    inf nan 597h 2147483.648 2147483648ms 99999999999999999999; do
+		usage_fails "bad idle time: $bad" -i "$bad" 127.0.0.1
+		usage_fails "bad retry time: $bad" -R "$bad" 127.0.0.1
+		usage_fails "bad wait: $bad" --wait="$bad" 127.0.0.1
+	done
+}
+
+@test "the longest time, 2147483.647 s (596h is less), is taken; a time is read to the ms" {
+	local port t
+	port=$(free_port)
+	for t in 2147483.647 2147483647ms 596h 35791m .5 0.0005 1.5ms; do
+		run --separate-stderr timeout 5 "$ZTPIPE" -z -w "$t" 127.0.0.1 "$port" </dev/null
+		[ "$status" -eq 1 ] || { echo "-w $t: status $status: $stderr"; false; }
+	done
 }
 
 @test "--send-only does not go with -k, --chat or -d" {

@@ -58,14 +58,16 @@ SH
 
 # completes LINE: what bash would offer at the end of LINE, one per line,
 # sorted.  COMP_WORDS splits as readline does with the default
-# COMP_WORDBREAKS: "--progress=al" is "--progress" "=" "al".
+# COMP_WORDBREAKS: "--progress=al" is "--progress" "=" "al", "zt:12" is
+# "zt" ":" "12" (a run of colons, as in "::1", is one word there: not here).
 completes() {
 	run --separate-stderr timeout 10 env PATH="$PATH" bash --norc -c '
 	    source "$1"
 	    spec=$(complete -p ztpipe) || exit 1
 	    fn=${spec#*-F }; fn=${fn%% *}
 	    COMP_LINE=$2 COMP_POINT=${#2}
-	    read -ra COMP_WORDS <<<"${2//=/ = }"
+	    w=${2//=/ = }
+	    read -ra COMP_WORDS <<<"${w//:/ : }"
 	    [[ $2 == *" " ]] && COMP_WORDS+=("")
 	    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 	    "$fn" ztpipe "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
@@ -116,12 +118,27 @@ completes() {
 
 @test "the host offers the member node IDs, not root servers or path addresses" {
 	PATH=$FAKEBIN:$PATH completes "ztpipe "
-	[[ $output == *$'1234512345\n'* ]] || false
+	grep -qx zt:1234512345 <<<"$output"
 	[[ $output == *$'a45dc9d260'* ]] || false
 	[[ $output != *62f865ae71* ]] || false
 	[[ $output != *192.0.2.7* ]] || false
 	PATH=$FAKEBIN:$PATH completes "ztpipe -v -w 3 a4"
 	[ "$output" = a45dc9d260 ]
+}
+
+@test "a node ID of digits only is offered as zt:ID, found by its digits or after zt:" {
+	PATH=$FAKEBIN:$PATH completes "ztpipe 12"
+	[ "$output" = zt:1234512345 ]
+	PATH=$FAKEBIN:$PATH completes "ztpipe -v zt"
+	[ "$output" = zt:1234512345 ]
+	# bash splits the word at ":" and replaces only what follows it
+	PATH=$FAKEBIN:$PATH completes "ztpipe zt:12"
+	[ "$output" = 1234512345 ]
+	PATH=$FAKEBIN:$PATH completes "ztpipe zt:"
+	[ "$output" = "1234512345
+a45dc9d260" ]
+	PATH=$FAKEBIN:$PATH completes "ztpipe zt:1234512345 "
+	[ "$output" = 12345 ]
 }
 
 @test "without a working zerotier-cli the host still completes, quietly" {

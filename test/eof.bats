@@ -3,32 +3,46 @@
 
 load helper
 
-# A server in python that reads a request to EOF, then answers.
-reply_server() {
+# py_server MODE FILE: a server in python, its port written to FILE (and
+# PORT).  reply: reads a request to EOF, then answers and closes.  sink:
+# like a printer or a log sink, greets, reads to EOF, writes the sha256
+# of what it read to FILE.sha and never closes (60 s).  stall: greets and
+# never reads.
+py_server() {
 	"$PYTHON" - "$@" <<'PY' 3>&- &
-import socket, sys
+import hashlib, socket, sys, time
+mode, port_file = sys.argv[1:3]
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0))
 s.listen(1)
-open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+open(port_file, "w").write("%d\n" % s.getsockname()[1])
 c, _ = s.accept()
-req = b""
+if mode != "reply":
+    c.sendall(b"ready\n")
+if mode == "stall":
+    time.sleep(60)
+req, h = b"", hashlib.sha256()
 while True:
     b = c.recv(65536)
     if not b:
         break
-    req += b
-c.sendall(b"pong: " + req + b"x" * 300000 + b"\nend\n")
-c.close()
+    h.update(b)
+    req += b if mode == "reply" else b""
+if mode == "reply":
+    c.sendall(b"pong: " + req + b"x" * 300000 + b"\nend\n")
+    c.close()
+else:
+    open(port_file + ".sha", "w").write(h.hexdigest() + "\n")
+    time.sleep(60)
 PY
 	BG_PIDS+=("$!")
-	wait_for_file "$1" '[0-9]'
-	PORT=$(cat "$1")
+	wait_for_file "$2" '[0-9]'
+	PORT=$(cat "$2")
 }
 
 @test "printf ping | ztpipe prints the whole reply after its stdin ended" {
-	reply_server "$BATS_TEST_TMPDIR/port"
+	py_server reply "$BATS_TEST_TMPDIR/port"
 	run timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT" < <(printf 'ping\n')
 	[ "$status" -eq 0 ]
 	[[ "$output" == "pong: ping"* ]] || false
@@ -239,40 +253,10 @@ PY
 	[ "$(cat "$d/status")" = "0 0" ]
 }
 
-# sink_server FILE: a server, like a printer or a log sink, that greets,
-# reads to EOF and then never closes: it writes the sha256 of what it
-# read to FILE.sha at EOF and holds the connection 60 s.  FILE gets the
-# port.  With "stall", it never reads at all.
-sink_server() {
-	"$PYTHON" - "$@" <<'PY' 3>&- &
-import hashlib, socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
-c, _ = s.accept()
-c.sendall(b"ready\n")
-if sys.argv[2:] == ["stall"]:
-    time.sleep(60)
-h = hashlib.sha256()
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    h.update(b)
-open(sys.argv[1] + ".sha", "w").write(h.hexdigest() + "\n")
-time.sleep(60)
-PY
-	BG_PIDS+=("$!")
-	wait_for_file "$1" '[0-9]'
-	PORT=$(cat "$1")
-}
-
 @test "--send-only ends once a server that never closes has every byte" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 5000000
-	sink_server "$BATS_TEST_TMPDIR/port"
+	py_server sink "$BATS_TEST_TMPDIR/port"
 	run --separate-stderr timeout 30 "$ZTPIPE" --send-only 127.0.0.1 "$PORT" <"$f"
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
@@ -284,7 +268,7 @@ PY
 @test "--send-only to a server that takes nothing never ends with 0: -i ends it with 1" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 20000000	# more than every buffer on the way
-	sink_server "$BATS_TEST_TMPDIR/port" stall
+	py_server stall "$BATS_TEST_TMPDIR/port"
 	run --separate-stderr timeout 30 "$ZTPIPE" --send-only -i 1 127.0.0.1 "$PORT" <"$f"
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "ztpipe: no data for 1 s: data unsent; connection reset" ]

@@ -26,6 +26,22 @@ load helper
 	[[ "$stderr" == *$E_ADDRINUSE* ]] || false
 }
 
+@test "address in use: the message names the address tried, :: when none is given" {
+	listen_bg 127.0.0.1 0
+	run --separate-stderr timeout 5 "$ZTPIPE" -l 127.0.0.1 "$PORT" </dev/null
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "ztpipe: listen on 127.0.0.1 port $PORT: "$E_ADDRINUSE ]] || false
+	stop_bg
+	listen_bg 0
+	grep -q "listening on :: port $PORT" "$LISTEN_ERR"
+	run --separate-stderr timeout 5 "$ZTPIPE" -l "$PORT" </dev/null
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "ztpipe: listen on :: port $PORT: "$E_ADDRINUSE ]] || false
+	run --separate-stderr timeout 5 "$ZTPIPE" -l -4 "$PORT" </dev/null
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "ztpipe: listen on 0.0.0.0 port $PORT: "$E_ADDRINUSE ]] || false
+}
+
 @test "-4 with an IPv6 address and -6 with an IPv4 one say so (status 2)" {
 	run --separate-stderr timeout 5 "$ZTPIPE" -4 -l ::1 0
 	[ "$status" -eq 2 ]
@@ -71,6 +87,18 @@ PY
 	run --separate-stderr timeout 10 "$ZTPIPE" -l -w 1 127.0.0.1 0 </dev/null
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"no connection within 1 s"* ]] || false
+}
+
+@test "-l -w with a fraction or a unit gives up after that time and says it as given" {
+	local t want
+	for t in "500ms:500 ms" "0.2:200 ms" "1.5:1.5 s" "0.025m:1.5 s" "1250ms:1.25 s"; do
+		want=${t#*:}
+		SECONDS=0
+		run --separate-stderr timeout 10 "$ZTPIPE" -l -w "${t%%:*}" 127.0.0.1 0 </dev/null
+		[ "$status" -eq 1 ]
+		[ "$stderr" = "ztpipe: no connection within $want" ]
+		[ "$SECONDS" -le 5 ]	# a bound for a hang only
+	done
 }
 
 @test "the receiver killed mid-transfer: the sender exits 1 and says so" {

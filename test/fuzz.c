@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for ztpipe's pure functions: port, range and hex
- * parsing, -k line framing, chat sanitizing, CIDR matching and ZeroTier
+ * libFuzzer harness for ztpipe's pure functions: port, range, hex and
+ * time parsing, -k line framing, chat sanitizing, CIDR matching and ZeroTier
  * address math, each checked against what its comment promises.
  * "make fuzz" builds ./ztpipe-fuzz and runs it for 30 s; for longer:
  *	make fuzz FUZZ_SECONDS=600
@@ -38,39 +38,43 @@ check_port(const char *s)
 }
 
 /*
- * line_span: the first byte says final, the second the capacity; the
- * rest is the queue, copied to a block of its exact size so that ASan
- * sees any read past it.
+ * line_span: the first byte says final and first, the second the
+ * largest piece; the rest is the queue, copied to a block of its exact
+ * size so that ASan sees any read past it.
  */
 static void
 check_line_span(const uint8_t *data, size_t size)
 {
-	int final;
-	size_t cap, len, n;
+	int final, first;
+	size_t max, len, n, seen;
 	char *p;
 
 	if (size < 2)
 		return;
 	final = data[0] & 1;
-	cap = 1 + data[1];
+	first = data[0] & 2;
+	max = 1 + data[1];
 	len = size - 2;
+	seen = len < max ? len : max;
 	if (!(p = malloc(len ? len : 1)))
 		return;
 	memcpy(p, data + 2, len);
-	n = line_span(p, len, final, cap);
-	assert(n <= len);
-	if (final)
-		assert(n == len);
-	/* A piece is all there is or ends a line... */
-	assert(n == 0 || n == len || p[n - 1] == '\n');
-	/* ...and a full buffer always yields one, or -k stalls. */
-	if (len >= cap)
+	n = line_span(p, len, final, max, first);
+	assert(n <= seen);
+	/* A piece ends a line, or is all there is to see... */
+	assert(n == 0 || n == seen || p[n - 1] == '\n');
+	/* ...and a peer gone or a full piece always yields one, or the
+	 * route stalls. */
+	if ((final && len > 0) || len >= max)
 		assert(n > 0);
-	if (!final && len < cap) {
-		/* Up to and including the last newline, or nothing. */
-		assert(n == 0 || p[n - 1] == '\n');
-		assert(memchr(p + n, '\n', len - n) == NULL);
-	}
+	/* Nothing: no newline in sight. */
+	if (n == 0)
+		assert(memchr(p, '\n', seen) == NULL);
+	/* The first line only, or every whole line. */
+	if (n > 0 && p[n - 1] == '\n' && first)
+		assert(memchr(p, '\n', n - 1) == NULL);
+	if (n > 0 && p[n - 1] == '\n' && !first)
+		assert(memchr(p + n, '\n', seen - n) == NULL);
 	free(p);
 }
 
@@ -145,6 +149,32 @@ check_ids(const char *s, const uint8_t *data, size_t size)
 	assert(a[0] == 0xfc && a[15] == 1 && !zt_ids(a, &w2, &n2));
 }
 
+/*
+ * A time: -1 or 1..INT_MAX ms (0 too: "0" is well formed, refused by
+ * number_opt); digits alone are seconds; what ms_text says of it parses
+ * back to it, its space left out.  Edits of a name to itself: none.
+ */
+static void
+check_time(const char *s)
+{
+	long long v = parse_ms(s);
+	const char *t;
+	char back[32];
+	size_t n = 0, len = strlen(s);
+
+	assert(v >= -1 && v <= INT_MAX);
+	if (is_number(s) && len <= 6)
+		assert(v == strtol(s, NULL, 10) * 1000);
+	if (v > 0) {
+		for (t = ms_text((int)v); *t && n < sizeof(back) - 1; t++)
+			if (*t != ' ')
+				back[n++] = *t;
+		back[n] = '\0';
+		assert(parse_ms(back) == v);
+	}
+	assert(edits(s, len, s) == (len <= 32 ? 0 : 33));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -158,6 +188,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_port(s);
 	check_cidr(s);
 	check_ids(s, data, size);
+	check_time(s);
 	free(s);
 
 	check_line_span(data, size);

@@ -127,6 +127,34 @@ now_ms() {
 	[ "$EXIT_STATUS" -eq 1 ]
 }
 
+@test "-i 0.3 ends a silent session after 0.3 s, not a whole second" {
+	local t0 took
+	listen_bg 127.0.0.1 0
+	hold_open "$BATS_TEST_TMPDIR/in"	# stdin open and silent for 60 s
+	t0=$(now_ms)
+	run --separate-stderr timeout 60 "$ZTPIPE" -i 0.3 127.0.0.1 "$PORT" \
+	    <"$BATS_TEST_TMPDIR/in"
+	took=$(($(now_ms) - t0))
+	echo "took $took ms: $stderr"
+	[ "$status" -eq 1 ]	# stdin still open: an early end, as with -i 1
+	[ "$stderr" = "ztpipe: no data for 300 ms: data unsent; connection reset" ]
+	[ "$took" -ge 300 ]
+	[ "$took" -lt 10000 ]	# a bound for a hang only
+}
+
+@test "-R 700ms keeps trying for 0.7 s, no less" {
+	local port t0 took
+	port=$(free_port)
+	t0=$(now_ms)
+	run --separate-stderr timeout 20 "$ZTPIPE" -R 700ms 127.0.0.1 "$port" </dev/null
+	took=$(($(now_ms) - t0))
+	echo "took $took ms"
+	[ "$status" -eq 1 ]
+	[ "$took" -ge 700 ]
+	[ "$took" -lt 10000 ]	# a bound for a hang only
+	[ "$stderr" = "ztpipe: connect to 127.0.0.1 port $port: Connection refused" ]
+}
+
 @test "-i does not end a session while data flows" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
 	# a line every 0.25 s for 3 s, against -i 2

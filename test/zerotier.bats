@@ -21,7 +21,8 @@ VECTORS=(
 	"0123456789abcdef 0000000001 fd01:2345:6789:abcd:ef99:9300:0:1 fc88:8888:8800:0:1::1"
 )
 
-# The namespace hosts: A is node a45dc9d260, B is node 1234512345.
+# The namespace hosts: A is node a45dc9d260, B is node 1234512345, whose
+# digits are also an IPv4 address (73.149.41.217): it is written zt:ID.
 NWID=8056c2e21c000001
 NODE_A=a45dc9d260
 NODE_B=1234512345
@@ -55,11 +56,17 @@ no_zt_here() {
 	fi
 }
 
+# zt_id NODE: the node ID as a host: zt:NODE when it has no letter.
+zt_id() {
+	if [[ $1 == *[a-fA-F]* ]]; then echo "$1"; else echo "zt:$1"; fi
+}
+
 @test "a node ID resolves to its RFC4193 address on the given network" {
 	local v nwid node rfc
 	for v in "${VECTORS[@]}"; do
 		read -r nwid node rfc _ <<<"$v"
-		resolves "$rfc" --network "$nwid" "$node"
+		resolves "$rfc" --network "$nwid" "$(zt_id "$node")"
+		resolves "$rfc" --network "$nwid" "zt:$node"
 	done
 }
 
@@ -67,7 +74,7 @@ no_zt_here() {
 	local v nwid node sixplane
 	for v in "${VECTORS[@]}"; do
 		read -r nwid node _ sixplane <<<"$v"
-		resolves "$sixplane" --6plane --network "$nwid" "$node"
+		resolves "$sixplane" --6plane --network "$nwid" "$(zt_id "$node")"
 	done
 }
 
@@ -82,10 +89,40 @@ no_zt_here() {
 	ZTPIPE_NETWORK=ff07d00bb8000000 resolves "$RFC_A" --network "$NWID" "$NODE_A"
 }
 
-@test "ten decimal digits or upper-case hex are still a node ID" {
+@test "zt: and ten decimal digits, ten past IPv4's range, or upper-case hex are a node ID" {
 	resolves fd9b:ee89:41b5:de06:9199:9312:3451:2345 \
-	    --network 9bee8941b5de0691 1234512345
+	    --network 9bee8941b5de0691 zt:1234512345
+	resolves fd9b:ee89:41b5:de06:9199:9399:9999:9999 \
+	    --network 9bee8941b5de0691 9999999999
 	resolves "$RFC_A" --network 8056C2E21C000001 A45DC9D260
+}
+
+@test "ten decimal digits that are also an IPv4 address: status 2, both readings, how to write each" {
+	local args
+	for args in "2130706433" "--network $NWID 2130706433" "-z 2130706433 1"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr timeout 5 "$ZTPIPE" $args </dev/null
+		[ "$status" -eq 2 ]
+		[ -z "$output" ]
+		[ "${stderr_lines[0]}" = "ztpipe: 2130706433 is both IPv4 address 127.0.0.1 and a ZeroTier node ID: write 127.0.0.1 for the address, zt:2130706433 for the node" ]
+	done
+	# as getaddrinfo reads it: a leading 0 is octal
+	run --separate-stderr timeout 5 "$ZTPIPE" --resolve "$NODE_B"
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: $NODE_B is both IPv4 address 73.149.41.217 and a ZeroTier node ID: write 73.149.41.217 for the address, zt:$NODE_B for the node" ]
+	run --separate-stderr timeout 5 "$ZTPIPE" --resolve 0000000010
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: 0000000010 is both IPv4 address 0.0.0.8 and a ZeroTier node ID: write 0.0.0.8 for the address, zt:0000000010 for the node" ]
+}
+
+@test "zt: with anything but 10 hex digits is a usage error that quotes it" {
+	local bad
+	for bad in zt: zt:xyz zt:a45dc9d26 zt:a45dc9d2600 "zt: a45dc9d260" zt:zt:a45dc9d260; do
+		run --separate-stderr timeout 5 "$ZTPIPE" --resolve --network "$NWID" "$bad"
+		[ "$status" -eq 2 ]
+		[ -z "$output" ]
+		[ "${stderr_lines[0]}" = "ztpipe: bad node ID: '$bad' (zt: and 10 hex digits)" ]
+	done
 }
 
 @test "-v says which address a node ID stands for" {
@@ -328,6 +365,30 @@ ztpipe $NODE_A $PORT" ]
 ztpipe $NODE_A $PORT" ]
 }
 
+@test "a node ID of digits only gets zt: in the command -l -v tells a peer to run" {
+	netns_up
+	hints "$NS_B" 0
+	[ "$HINTS" = "ztpipe 10.147.17.2 $PORT
+ztpipe $RFC_B $PORT
+ztpipe zt:$NODE_B $PORT" ]
+}
+
+@test "with ZeroTier up, digits that are both IPv4 and a node ID dial nothing; zt: dials the node" {
+	netns_up
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_B" 0
+	run --separate-stderr in_ns "$NS_A" timeout 5 "$ZTPIPE" "$NODE_B" "$PORT" <<<"guessed"
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "ztpipe: $NODE_B is both IPv4 address 73.149.41.217 and a ZeroTier node ID: write 73.149.41.217 for the address, zt:$NODE_B for the node" ]
+	kill -0 "$LISTEN_PID"
+	run --separate-stderr in_ns "$NS_A" timeout 10 "$ZTPIPE" -v "zt:$NODE_B" "$PORT" <<<"said"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"ztpipe: node $NODE_B on network $NWID is $RFC_B"* ]] || false
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/got")" = said ]
+	[ "$(grep -c 'connection from' "$LISTEN_ERR")" -eq 1 ]
+}
+
 @test "a node ID dials the peer with no --network: data arrives byte for byte" {
 	local f=$BATS_TEST_TMPDIR/payload
 	netns_up
@@ -433,14 +494,14 @@ zt2_up() {
 @test "two networks here: a node ID needs --network (status 2 lists both)" {
 	netns_up
 	zt2_up
-	run --separate-stderr in_ns "$NS_A" timeout 5 "$ZTPIPE" --resolve "$NODE_B"
+	run --separate-stderr in_ns "$NS_A" timeout 5 "$ZTPIPE" --resolve "zt:$NODE_B"
 	[ "$status" -eq 2 ]
 	[ -z "$output" ]
 	[[ "${stderr_lines[0]}" == "ztpipe: several ZeroTier networks here, pick one with --network: "* ]] || false
 	[[ "${stderr_lines[0]}" == *"$NWID"* ]] || false
 	[[ "${stderr_lines[0]}" == *ff07d00bb8000000* ]] || false
 	run --separate-stderr in_ns "$NS_A" timeout 5 "$ZTPIPE" --resolve \
-	    --network ff07d00bb8000000 "$NODE_B"
+	    --network ff07d00bb8000000 "zt:$NODE_B"
 	[ "$status" -eq 0 ]
 	[ "$output" = fdff:7d0:bb8:0:99:9312:3451:2345 ]
 }
@@ -477,11 +538,27 @@ ztpipe --network ff07d00bb8000000 $NODE_A $PORT" ]
 	tm new-session -d -s cli -x 120 -y 20 \
 	    "ip netns exec $NS_B timeout --foreground 20 '$ZTPIPE'"
 	screen_has cli "you are on ZeroTier network $NWID"
-	screen_has cli 'peer address:'
+	screen_has cli 'peer address [port]:'
 	tm send-keys -t cli "$NODE_A $PORT" Enter
 	wait_for_file "$LISTEN_ERR" "connection from $RFC_B"
 	tm send-keys -t cli 'merhaba, düğüm' Enter
 	wait_for_file "$BATS_TEST_TMPDIR/got" 'merhaba, düğüm'
+	tm_quit
+}
+
+@test "asked for a peer in a terminal, it dials zt: and a node ID of digits typed there" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	netns_up
+	TMUX_SOCK=ztpipe-zt-$$
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_B" -d 0
+	tm new-session -d -s cli -x 120 -y 20 \
+	    "ip netns exec $NS_A timeout --foreground 20 '$ZTPIPE'"
+	screen_has cli 'peer address [port]:'
+	tm send-keys -t cli "zt:$NODE_B $PORT" Enter
+	wait_for_file "$LISTEN_ERR" "connection from $RFC_A"
+	tm send-keys -t cli 'selam' Enter
+	wait_for_file "$BATS_TEST_TMPDIR/got" 'selam'
 	tm_quit
 }
 
