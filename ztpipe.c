@@ -53,6 +53,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__) && !defined(ZTPIPE_POLL)
+#include <sys/epoll.h>
+#define USE_EPOLL	/* peers wait in epoll: see the poll set */
+#endif
 
 #define DEFAULT_PORT	"12345"	/* the port the ZeroTier chat scripts used */
 #define BUFSZ		(256 * 1024)	/* one direction's buffer, one-peer mode */
@@ -73,6 +77,7 @@
 				 * net.core.somaxconn, 4096 by default) */
 #define ACCEPTS		1024	/* accepts in one round at most: the queue
 				 * empties fast, and the rest still move */
+#define EVENTS		1024	/* epoll: ready peers taken per round */
 #define NAMESZ		(INET6_ADDRSTRLEN + IF_NAMESIZE + 16)	/* numeric
 				 * "addr%scope port 65535" */
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
@@ -147,9 +152,17 @@ struct peer {
 	struct buf in;		/* received, not yet on stdout */
 	struct buf out;		/* its own queue (chat); no data: the stdin ring */
 	unsigned long long sent;	/* stream offset of the ring sent to it */
-	long long moved_at;	/* ms when it last took data or had room */
+	long long moved_at;	/* ms when it last took data, or its
+				 * output became full */
+	int full;		/* its output was full when last looked at */
 	int warned_long;	/* -v: said once that its lines are too long */
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
+	int index;		/* where it is in peers.p */
+	short ev;		/* what it waits for in the poll set; 0: not
+				 * in it */
+	int slot;		/* poll(): its entry, lp.pfd[SLOT_PEER + slot] */
+	struct link touched;	/* its state changed this round: see reap */
+	struct link ready;	/* bytes in, for the route to look at */
 	struct link starved;	/* waits for BUDGET: see peer_buf */
 };
 
@@ -243,6 +256,8 @@ static struct options {
 static struct stdio {
 	struct buf ring;	/* stdin bytes not yet sent to every peer */
 	unsigned long long ring_base;	/* stream offset of ring.data[start] */
+	int cursors_moved;	/* a peer took some of the ring, or no longer
+				 * takes it: ring_free looks again */
 	int in_open;		/* stdin may give more */
 	int tty;		/* stdin is a terminal: a person types */
 	int eof_leaves;		/* a peer's FIN closes it: the route says so,
@@ -250,6 +265,7 @@ static struct stdio {
 	struct chunk {
 		struct buf *b;
 		size_t n;
+		struct peer *from;	/* whose input it is, or NULL */
 	} out[CHUNKS];		/* stdout's next bytes, chosen by the route */
 	int nout;
 	struct buf q;		/* chat, udp: stdout's own queue */
@@ -267,7 +283,24 @@ static struct table {
 	int nconn;		/* with an open socket */
 	unsigned long serials;	/* peers ever added */
 	int lfd;		/* SLOT_SOCK's: listening, or UDP; else -1 */
-} peers;
+	struct list ready;	/* with bytes in, for merge and chat: the
+				 * oldest news first, so a round robin */
+} peers = { .ready = { NULL, NULL, offsetof(struct peer, ready) } };
+
+/*
+ * The general loop's poll set, kept from round to round: the session's
+ * own endpoints in pfd[0 .. SLOT_PEER), then every peer that waits for
+ * something (with epoll, the epoll fd in their stead); and the peers to
+ * look at this round, those whose state changed.
+ */
+static struct loop {
+	struct pollfd *pfd;
+	struct peer **polled;	/* poll(): polled[k] waits in pfd[SLOT_PEER + k] */
+	int np, cap;		/* poll(): peers in pfd, room for them */
+	int epfd;		/* epoll's fd; -1 until the first peer */
+	struct list touched;
+} lp = { .epfd = -1, .touched = { NULL, NULL,
+    offsetof(struct peer, touched) } };
 
 /*
  * The peers' input buffers, against BUDGET: memory grows with what
@@ -307,7 +340,6 @@ static struct session {
 
 /* merge: whose line stdout had last. */
 static struct merge {
-	int rr;			/* where the next round-robin scan starts */
 	unsigned long last;	/* serial of the peer stdout had last */
 	int midline;		/* and it ended mid-line */
 } mg;
@@ -579,6 +611,108 @@ list_del(struct list *l, struct peer *p)
 	else
 		l->tail = k->prev;
 	*k = (struct link){ NULL, NULL, 0 };
+}
+
+/* ---- the poll set ---- */
+
+/*
+ * A round costs what happened in it, not the number of peers there:
+ * what each peer waits for stays in the poll set from round to round,
+ * and only the peers whose state changed (touched: read, written,
+ * closed, their bytes taken by stdout, given budget) are looked at
+ * again (reap).  What concerns every peer (stdin's bytes or its end,
+ * stdout gone, the stuck and ack clocks) touches them all.  poll()
+ * itself still looks at every peer that waits, each time: with 10,000
+ * idle peers and one busy, that was nine tenths of the work, so on
+ * Linux the peers wait in epoll, which hands over only those that are
+ * ready (-DZTPIPE_POLL: poll() there too, the portable path).
+ */
+static void
+touch(struct peer *p)
+{
+	list_add(&lp.touched, p);
+	if (buf_len(&p->in) > 0)	/* the route's, before reap */
+		list_add(&peers.ready, p);
+}
+
+static void
+touch_all(void)
+{
+	for (int i = 0; i < peers.n; i++)
+		touch(peers.p[i]);
+}
+
+/* Room in the poll set for one more peer, and for the endpoints.  The
+ * epoll fd comes first, before peers can use up the fds. */
+static void
+loop_room(void)
+{
+	struct pollfd *pfd;
+	struct peer **polled;
+	int cap = 2 * lp.cap + 8;
+
+	if (lp.pfd && lp.np < lp.cap)
+		return;
+#ifdef USE_EPOLL
+	if (lp.epfd < 0 && (lp.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fail(errno, "epoll_create1");
+#endif
+	if (!(pfd = realloc(lp.pfd, (SLOT_PEER + cap) * sizeof(*pfd))))
+		fail(errno, "realloc");
+	lp.pfd = pfd;
+	if (!(polled = realloc(lp.polled, cap * sizeof(*polled))))
+		fail(errno, "realloc");
+	lp.polled = polled;
+	lp.cap = cap;
+}
+
+/*
+ * From now on p waits for ev; 0: for nothing, out of the set (poll()
+ * refuses more entries than RLIMIT_NOFILE allows, and a peer that waits
+ * for nothing still reports a hangup).
+ */
+static void
+watch(struct peer *p, short ev)
+{
+	if (ev == p->ev)
+		return;
+#ifdef USE_EPOLL
+	struct epoll_event ee = { (ev & POLLIN ? EPOLLIN : 0) |
+	    (ev & POLLOUT ? EPOLLOUT : 0), { .ptr = p } };
+
+	if (lp.epfd < 0)
+		loop_room();
+	if (epoll_ctl(lp.epfd, !p->ev ? EPOLL_CTL_ADD : ev ? EPOLL_CTL_MOD :
+	    EPOLL_CTL_DEL, p->fd, &ee) < 0)
+		fail(errno, "epoll_ctl");
+#else
+	if (!ev) {	/* the last entry takes its place */
+		lp.pfd[SLOT_PEER + p->slot] = lp.pfd[SLOT_PEER + --lp.np];
+		lp.polled[p->slot] = lp.polled[lp.np];
+		lp.polled[p->slot]->slot = p->slot;
+	} else {
+		if (!p->ev) {
+			loop_room();
+			lp.polled[p->slot = lp.np++] = p;
+		}
+		lp.pfd[SLOT_PEER + p->slot] = (struct pollfd){ p->fd, ev, 0 };
+	}
+#endif
+	p->ev = ev;
+}
+
+/* p's socket is about to close: it waits no more.  epoll forgets a
+ * closed socket by itself; poll() skips an fd of -1 until reap takes
+ * the entry out. */
+static void
+watch_closed(struct peer *p)
+{
+#ifdef USE_EPOLL
+	p->ev = 0;
+#else
+	if (p->ev)
+		lp.pfd[SLOT_PEER + p->slot].fd = -1;
+#endif
 }
 
 /* ---- addresses and sockets ---- */
@@ -1450,6 +1584,9 @@ nick_set(char *nick, const char *s, size_t len)
 static void
 peer_free(struct peer *p)
 {
+	watch(p, 0);
+	list_del(&lp.touched, p);
+	list_del(&peers.ready, p);
 	list_del(&mem.starved, p);
 	mem.used -= p->in.cap;
 	if (mem.over == p)
@@ -1512,8 +1649,10 @@ mem_wake(void)
 {
 	struct peer *p;
 
-	while ((p = mem.starved.head) && peer_buf(p))
+	while ((p = mem.starved.head) && peer_buf(p)) {
 		list_del(&mem.starved, p);
+		touch(p);
+	}
 }
 
 static struct peer *
@@ -1546,7 +1685,9 @@ peer_add(int fd, const struct sockaddr *sa)
 	    (int)strcspn(p->name, " "), p->name);
 	tune(fd);
 	peers.nconn++;
+	p->index = peers.n;
 	peers.p[peers.n++] = p;
+	touch(p);
 	return p;
 }
 
@@ -1604,11 +1745,14 @@ peer_close(struct peer *p, int reset)
 		p->err = p->err ? p->err : err;
 	if (reset)
 		linger0(p->fd);
+	watch_closed(p);
 	close(p->fd);
 	p->fd = -1;
 	p->life = DRAINING;
 	peers.nconn--;
 	list_del(&mem.starved, p);	/* it reads no more */
+	io.cursors_moved = 1;
+	touch(p);
 }
 
 static int
@@ -1645,6 +1789,8 @@ peer_done(struct peer *p, enum life half, int err)
 		peer_close(p, 0);
 	else
 		p->life = half;
+	io.cursors_moved = 1;
+	touch(p);
 }
 
 /* What waits to go to it, at *data unless NULL: its own queue, or the
@@ -1667,6 +1813,7 @@ peer_read(struct peer *p)
 {
 	ssize_t n;
 
+	touch(p);
 	if (!p->in.data && (mem.starved.head || !peer_buf(p))) {
 		list_add(&mem.starved, p);
 		return;
@@ -1693,6 +1840,7 @@ peer_write(struct peer *p)
 			p->sent += n;
 		else
 			p->out.start += n;
+		io.cursors_moved = 1;
 		ss.nsent += n;
 		p->moved_at = tm.last_data = ss.now;
 		p->wblocked = (size_t)n < len;	/* the socket is full */
@@ -1805,12 +1953,14 @@ stdin_holds(void)
 	return ioctl(STDIN_FILENO, FIONREAD, &k) == 0 && k > 0;
 }
 
-/* stdin has given its last byte: whatever reaches its end says so here. */
+/* stdin has given its last byte: whatever reaches its end says so here
+ * (each peer may be owed a FIN now). */
 static void
 stdin_ended(void)
 {
 	io.in_open = 0;
 	note("stdin closed");
+	touch_all();
 }
 
 /*
@@ -1824,6 +1974,8 @@ stdin_read(void)
 
 	if (n > 0) {
 		tm.last_data = ss.now;
+		if (ss.route->broadcast)
+			touch_all();	/* bytes for every peer */
 	} else if (n == 0 || errno == EBADF) {
 		stdin_ended();
 	} else if (errno != EAGAIN && errno != EINTR) {
@@ -1831,10 +1983,11 @@ stdin_read(void)
 	}
 }
 
+/* n bytes of b for stdout, from a peer's input or (NULL) our own. */
 static void
-stdout_queue(struct buf *b, size_t n)
+stdout_queue(struct buf *b, size_t n, struct peer *from)
 {
-	io.out[io.nout++] = (struct chunk){ b, n };
+	io.out[io.nout++] = (struct chunk){ b, n, from };
 }
 
 /*
@@ -1884,7 +2037,7 @@ static void
 stdout_queue_own(void)
 {
 	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+		stdout_queue(&io.q, buf_len(&io.q), NULL);
 }
 
 /* Write the route's chunks, many in one writev, while stdout takes them. */
@@ -1920,15 +2073,20 @@ stdout_write(void)
 		/* A blocking stdout takes more only after POLLOUT. */
 		io.wblocked = io.omax != SIZE_MAX;
 		tm.last_data = ss.now;
+		/* A peer whose bytes went has room again, or none left. */
 		for (i = 0; i < io.nout && (c = &io.out[i])->n <= (size_t)n; i++) {
 			c->b->start += c->n;
 			n -= c->n;
+			if (c->from)
+				touch(c->from);
 		}
 		memmove(io.out, io.out + i, (io.nout -= i) * sizeof(*c));
 		if (io.nout > 0) {	/* a short write: it is full */
 			io.out[0].b->start += n;
 			io.out[0].n -= n;
 			io.wblocked = 1;
+			if (io.out[0].from)
+				touch(io.out[0].from);
 		} else {
 			ss.route->move();
 		}
@@ -1950,6 +2108,7 @@ stdout_close(void)
 	if (!io.out_open || fstat(STDOUT_FILENO, &sb) < 0)
 		return;
 	io.out_open = 0;
+	touch_all();	/* what the peers say is wanted no more */
 	if (io.ofd != STDOUT_FILENO)
 		close(io.ofd);
 	io.ofd = -1;
@@ -2197,7 +2356,7 @@ pipe_move(void)
 	if (opt.send_only)
 		p->in.start = p->in.end;	/* what it says is not ours */
 	if (buf_len(&p->in) > 0)
-		stdout_queue(&p->in, buf_len(&p->in));
+		stdout_queue(&p->in, buf_len(&p->in), p);
 	else if (!peer_reading(p))
 		stdout_close();	/* each direction ends on its own */
 }
@@ -2224,26 +2383,28 @@ static void
 merge_move(void)
 {
 	static struct buf newline = { "\n", 1, 0, 1 };
-	struct peer *p;
+	struct peer *p, *next;
 	size_t n;
-	int final, from = mg.rr;
+	int final;
 
 	if (io.nout)
 		return;	/* a peer's bytes must not be queued twice */
-	for (int i = 0; i < peers.n && io.nout < CHUNKS - 1; i++) {
-		p = peers.p[(from + i) % peers.n];
+	for (p = peers.ready.head; p && io.nout < CHUNKS - 1; p = next) {
+		/* Out of the queue until its bytes go or more come, then
+		 * back at its end: a round robin, whoever has news. */
+		next = p->ready.next;
+		list_del(&peers.ready, p);
 		final = !peer_reading(p);
 		n = buf_len(&p->in) ? line_span(p->in.data + p->in.start,
 		    buf_len(&p->in), final, LINEMAX, 0) : 0;
 		if (n == 0)
 			continue;	/* peer_wants grows a full buffer */
-		mg.rr = (from + i + 1) % peers.n;
 		if (mg.midline && mg.last != p->serial) {
 			/* Someone's half line is on stdout: end it first. */
 			newline.start = 0;
-			stdout_queue(&newline, 1);
+			stdout_queue(&newline, 1, NULL);
 		}
-		stdout_queue(&p->in, n);
+		stdout_queue(&p->in, n, p);
 		mg.last = p->serial;
 		mg.midline = p->in.data[p->in.start + n - 1] != '\n';
 		if (mg.midline && !final && !p->warned_long) {
@@ -2269,8 +2430,10 @@ chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 	    chat.dropped++ == 0)
 		note("stdout is not keeping up: chat lines for it dropped");
 	for (int i = 0; i < peers.n; i++)
-		if (peers.p[i] != from && peer_writing(peers.p[i]))
+		if (peers.p[i] != from && peer_writing(peers.p[i])) {
 			(void)buf_put(&peers.p[i]->out, msg, len);
+			touch(peers.p[i]);
+		}
 }
 
 static void
@@ -2321,16 +2484,19 @@ chat_line(struct peer *p, const char *line, size_t len)
 static void
 chat_move(void)
 {
-	struct peer *p;
+	struct peer *p, *next;
 	size_t n;
 
-	for (int i = 0; i < peers.n; i++) {
-		p = peers.p[i];
-		while (buf_len(&p->in) && (n = line_span(p->in.data +
+	for (p = peers.ready.head; p; p = next) {
+		next = p->ready.next;
+		while ((n = buf_len(&p->in) ? line_span(p->in.data +
 		    p->in.start, buf_len(&p->in), !peer_reading(p), LINEMAX,
-		    1)) &&
-		    chat_line(p, p->in.data + p->in.start, n))
+		    1) : 0) && chat_line(p, p->in.data + p->in.start, n)) {
 			p->in.start += n;
+			touch(p);
+		}
+		if (n == 0)	/* no whole line left: out until more come */
+			list_del(&peers.ready, p);
 	}
 	while ((n = line_span(io.ring.data + io.ring.start,
 	    buf_len(&io.ring), !io.in_open, LINEMAX, 1)) &&
@@ -2515,13 +2681,21 @@ close_done(struct peer *p)
 	peer_close(p, 0);
 }
 
-/* The stuck rule: full this long while others wait, out with a reset. */
+/*
+ * The stuck rule: full this long while others wait, out with a reset.
+ * Its clock starts when it is found full: a peer becomes full only by
+ * what touches it (stdin's bytes, a chat line), so that is at once.
+ */
 static void
 drop_stuck(struct peer *p)
 {
-	if (!ss.route->full || !peer_writing(p) || !ss.route->full(p)) {
+	int full = ss.route->full && peer_writing(p) && ss.route->full(p);
+
+	if (full && !p->full)
 		p->moved_at = ss.now;
-	} else if (ss.now - p->moved_at >= STUCK_MS) {
+	if (!(p->full = full))
+		return;
+	if (ss.now - p->moved_at >= STUCK_MS) {
 		note("%s: not reading for %.1f s, dropped", p->name,
 		    STUCK_MS / 1000.0);
 		peer_close(p, 1);
@@ -2536,15 +2710,14 @@ drop_stuck(struct peer *p)
  * simply gone: -v says so), and the route is told.  1 if it left.
  */
 static int
-remove_drained(int i)
+remove_drained(struct peer *p)
 {
-	struct peer *p = peers.p[i];
-
 	if (p->life != DRAINING || buf_len(&p->in) > 0)
 		return 0;
-	/* Out of the table first: left() may tell the rest. */
-	memmove(&peers.p[i], &peers.p[i + 1],
-	    (--peers.n - i) * sizeof(*peers.p));
+	/* Out of the table first (the last peer takes its place): left()
+	 * may tell the rest. */
+	peers.p[p->index] = peers.p[--peers.n];
+	peers.p[p->index]->index = p->index;
 	if (p->err && (ss.route->single || !p->fin))
 		say(p->err, "%s", p->name);
 	else if (p->err)
@@ -2557,7 +2730,11 @@ remove_drained(int i)
 	return 1;
 }
 
-/* The bytes every peer has been sent are free again in the stdin ring. */
+/*
+ * The bytes every peer has been sent are free again in the stdin ring:
+ * looked for among them all, but only once a peer's cursor has moved
+ * (or it takes the ring no more) and something is there.
+ */
 static void
 ring_free(void)
 {
@@ -2565,6 +2742,12 @@ ring_free(void)
 
 	if (!ss.route->broadcast)
 		return;	/* the route takes stdin itself */
+	if (!io.cursors_moved || low == io.ring_base) {
+		if (low == io.ring_base)
+			io.ring.start = io.ring.end = 0;
+		return;
+	}
+	io.cursors_moved = 0;
 	for (int i = 0; i < peers.n; i++)
 		if (peer_writing(peers.p[i]) && peers.p[i]->sent < low)
 			low = peers.p[i]->sent;
@@ -2574,22 +2757,32 @@ ring_free(void)
 		io.ring.start = io.ring.end = 0;
 }
 
-/* After the route: each peer's rules, then the ring. */
+/*
+ * After the route, the peers whose state changed, and only they: what
+ * waits to go to each is written, then each rule; what each waits for
+ * now goes into the poll set.  Then the ring and the budget, which can
+ * touch more.
+ */
 static void
 reap(void)
 {
-	tm.stuck = tm.ack = 0;
-	for (int i = 0; i < peers.n; i++) {
-		send_fin(peers.p[i]);
-		close_done(peers.p[i]);
-		drop_stuck(peers.p[i]);
-		if (remove_drained(i))
-			i--;
-		else
-			peer_trim(peers.p[i]);
-	}
-	ring_free();
-	mem_wake();
+	struct peer *p;
+
+	do {
+		while ((p = lp.touched.head)) {
+			list_del(&lp.touched, p);
+			peer_write(p);
+			send_fin(p);
+			close_done(p);
+			drop_stuck(p);
+			if (remove_drained(p))
+				continue;
+			peer_trim(p);
+			watch(p, peer_wants(p));
+		}
+		ring_free();
+		mem_wake();
+	} while (lp.touched.head);
 }
 
 /* A stop (a signal, -i): drain what is here, then end; a second: now. */
@@ -2641,6 +2834,12 @@ tick(int stdout_waits)
 		fail(0, "no connection within %s", ms_text(opt.wait_ms));
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
+	/* The stuck and ack clocks: every peer looks again (reap), and
+	 * sets them again if it must. */
+	if ((tm.stuck && ss.now >= tm.stuck) || (tm.ack && ss.now >= tm.ack)) {
+		tm.stuck = tm.ack = 0;
+		touch_all();
+	}
 	if (opt.progress && ss.now >= tm.progress)
 		progress_draw(0);
 	if (stdout_waits)
@@ -2686,7 +2885,7 @@ poll_timeout(void)
 	long long t[] = { tm.wait, tm.accept, tm.stuck, tm.ack, tm.progress,
 	    idle && peers.serials ? tm.last_data + idle : 0,
 	    ss.stopping ? (queued() ? tm.stop : ss.now) : 0 };
-	long long next = 0;
+	long long next = lp.touched.head ? ss.now : 0;	/* reap first */
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i] > 0 && (!next || t[i] < next))
@@ -2697,41 +2896,62 @@ poll_timeout(void)
 	    (int)(next - ss.now);
 }
 
+/* poll() found p ready: a write may go on, and it is read. */
+static void
+peer_ready(struct peer *p)
+{
+	p->wblocked = 0;
+	if (p->ev & POLLIN)
+		peer_read(p);
+	touch(p);
+}
+
+/* The peers that are ready, as poll() or epoll says. */
+static void
+peers_ready(void)
+{
+#ifdef USE_EPOLL
+	static struct epoll_event ev[EVENTS];
+	int n = 0;
+
+	if (lp.pfd[SLOT_PEER].revents &&
+	    (n = epoll_wait(lp.epfd, ev, EVENTS, 0)) < 0 && errno != EINTR)
+		fail(errno, "epoll_wait");
+	for (int i = 0; i < n; i++)
+		peer_ready(ev[i].data.ptr);
+#else
+	for (int k = 0; k < lp.np; k++)
+		if (lp.pfd[SLOT_PEER + k].revents)
+			peer_ready(lp.polled[k]);
+#endif
+}
+
 /*
  * The general loop: route, write, reap, then poll and read each
- * endpoint.  What each waits for is derived from its state every round,
- * so nothing remembered from poll() can drift; and whatever is queued
- * asks for POLLOUT, so poll() never sleeps while it could be written
- * (reaping can queue a notice).  It returns when the session is over
+ * endpoint.  What each waits for is derived from its state whenever
+ * that changes (reap sees every peer touched), never from what poll()
+ * said, so nothing can drift; and whatever is queued asks for POLLOUT,
+ * so poll() never sleeps while it could be written (reaping can queue
+ * a notice).  It returns when the session is over
  * by itself or a stop has drained; session_end() does the rest.
  */
 static void
 run(void)
 {
-	struct pollfd *pfd = NULL;
-	struct peer **polled = NULL;
-	int cap = 0, np, nready;
+	struct pollfd *pfd;
+	int nready;
 	short ev;
 
 	for (;;) {
 		ss.now = now_ms();
 		ss.route->move();
 		stdout_write();
-		for (int i = 0; i < peers.n; i++)
-			peer_write(peers.p[i]);
 		reap();
 		if (ss.route->over && ss.route->over())
 			break;
 		tick(io.nout > 0);
-		if (cap < peers.n + 1) {
-			cap = 2 * peers.n + 8;
-			free(pfd);
-			free(polled);
-			pfd = calloc(SLOT_PEER + cap, sizeof(*pfd));
-			polled = calloc(cap, sizeof(*polled));
-			if (!pfd || !polled)
-				fail(errno, "calloc");
-		}
+		loop_room();
+		pfd = lp.pfd;
 		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
 		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? 0 : -1,
 		    POLLIN, 0 };
@@ -2740,16 +2960,13 @@ run(void)
 		    io.nout ? POLLOUT : 0, 0 };
 		ev = ss.route->sock_wants();
 		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
-		/* Only peers that wait for something: poll() refuses more
-		 * entries than RLIMIT_NOFILE allows. */
-		np = 0;
-		for (int i = 0; i < peers.n; i++)
-			if ((ev = peer_wants(peers.p[i])) != 0) {
-				polled[np] = peers.p[i];
-				pfd[SLOT_PEER + np++] = (struct pollfd){
-				    peers.p[i]->fd, ev, 0 };
-			}
-		if ((nready = poll(pfd, SLOT_PEER + np, poll_timeout())) < 0) {
+#ifdef USE_EPOLL
+		pfd[SLOT_PEER] = (struct pollfd){ lp.epfd, POLLIN, 0 };
+		nready = poll(pfd, SLOT_PEER + 1, poll_timeout());
+#else
+		nready = poll(pfd, SLOT_PEER + lp.np, poll_timeout());
+#endif
+		if (nready < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
@@ -2763,20 +2980,13 @@ run(void)
 			break;
 		if (pfd[SLOT_STDIN].revents)
 			stdin_read();
-		for (int i = 0; i < np; i++) {
-			ev = pfd[SLOT_PEER + i].revents;
-			polled[i]->wblocked &= !ev;
-			if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
-				peer_read(polled[i]);
-		}
+		peers_ready();
 		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
 			stdout_gone();
 		io.wblocked &= !pfd[SLOT_STDOUT].revents;
 		if (pfd[SLOT_SOCK].revents)
 			ss.route->sock_ready(pfd[SLOT_SOCK].revents);
 	}
-	free(pfd);
-	free(polled);
 }
 
 /* ---- the splice loop ---- */
@@ -2866,6 +3076,7 @@ splice_run(void)
 	for (;;) {
 		ss.now = now_ms();
 		ss.route->move();
+		touch(p);	/* one peer: its rules each round */
 		reap();
 		if (peers.n == 0 || io.nout || buf_len(&io.ring) > 0 ||
 		    buf_len(&p->in) > 0)
