@@ -2947,6 +2947,11 @@ run(void)
 		ss.route->move();
 		stdout_write();
 		reap();
+		/* Its writes made room: what waited for it moves now, or
+		 * nothing would wake poll() for it (a chat line waits until
+		 * every peer has room). */
+		ss.route->move();
+		reap();
 		if (ss.route->over && ss.route->over())
 			break;
 		tick(io.nout > 0);
@@ -3051,7 +3056,11 @@ flow_splice(struct flow *f, struct peer *p, int up)
 		} else if (up) {
 			peer_done(p, OUTPUT_DONE, errno);
 		} else if (errno == EPIPE) {
-			fail(0, NULL);	/* stdout's reader left */
+			/* stdout's reader left; the socket still holds what
+			 * it did not take, if anything: the general loop
+			 * reads on, and fails on a byte, not on the FIN. */
+			stdout_gone();
+			return -1;
 		} else {
 			peer_done(p, INPUT_DONE, errno);
 		}
@@ -3146,7 +3155,7 @@ session_end(void)
 	char what[128] = "", h[16];
 	struct peer *p;
 	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_holds());
-	int cut = 0, reset = 0, out, in, n = 0;
+	int cut = 0, reset = 0, out, in, n = 0, k;
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
@@ -3154,6 +3163,9 @@ session_end(void)
 		    (peer_writing(p) && stdin_unfinished());
 		in = buf_len(&p->in) > 0 || (peer_reading(p) && r->owes(p));
 		held += buf_len(&p->in);
+		/* and what its kernel has received that we did not read */
+		if (in && p->fd >= 0 && ioctl(p->fd, FIONREAD, &k) == 0 && k > 0)
+			held += k;
 		unsent |= out;
 		cut += out || in;
 		reset += (out || in) && p->fd >= 0;
@@ -3190,7 +3202,7 @@ on_signal(int sig)
 {
 	int e = errno;
 
-	got_signal = sig;
+	got_signal = got_signal ? got_signal : sig;	/* the first is news */
 	(void)!write(sigpipe[1], "", 1);
 	errno = e;
 }

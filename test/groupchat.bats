@@ -373,3 +373,28 @@ expect(a, "] still here\n")
 	[ "$status" -eq 0 ]
 	kill -0 "$LISTEN_PID"
 }
+
+@test "long lines relay whole while the listener's stdout is stalled" {
+	# stdout is a FIFO held open and never read.  A chat line waits
+	# until every peer has room; the room a peer's writes made used to
+	# wake nothing, and with stdout stalled nothing else woke poll().
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	exec 6<>"$BATS_TEST_TMPDIR/out"
+	LISTEN_OUT=$BATS_TEST_TMPDIR/out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn()
+b = conn()
+expect(a, b"joined\n")
+line = "y" * 300000
+for i in range(3):
+    say(a, line)
+for i in range(3):
+    expect(b, b"] " + line.encode() [:65536])
+    expect(b, b"y" * (300000 - 65536 * 4) + b"\n")
+a.close()
+expect(b, b" left\n")
+'
+	exec 6>&-
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
