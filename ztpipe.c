@@ -161,6 +161,7 @@ struct peer {
 	short ev;		/* what it waits for in the poll set; 0: not
 				 * in it */
 	int slot;		/* poll(): its entry, lp.pfd[SLOT_PEER + slot] */
+	/* cppcheck-suppress unusedStructMember ; lp.touched's links */
 	struct link touched;	/* its state changed this round: see reap */
 	struct link ready;	/* bytes in, for the route to look at */
 	struct link starved;	/* waits for BUDGET: see peer_buf */
@@ -297,10 +298,15 @@ static struct loop {
 	struct pollfd *pfd;
 	struct peer **polled;	/* poll(): polled[k] waits in pfd[SLOT_PEER + k] */
 	int np, cap;		/* poll(): peers in pfd, room for them */
-	int epfd;		/* epoll's fd; -1 until the first peer */
+#ifdef USE_EPOLL
+	int epfd;		/* epoll's fd; -1 until the set is made */
+#endif
 	struct list touched;
-} lp = { .epfd = -1, .touched = { NULL, NULL,
-    offsetof(struct peer, touched) } };
+} lp = {
+#ifdef USE_EPOLL
+	.epfd = -1,
+#endif
+	.touched = { NULL, NULL, offsetof(struct peer, touched) } };
 
 /*
  * The peers' input buffers, against BUDGET: memory grows with what
@@ -1806,24 +1812,31 @@ peer_out(const struct peer *p, const char **data)
 	return peer_writing(p) ? buf_len(b) - off : 0;
 }
 
-/* Into its buffer, which it gets here (or waits for, behind those that
- * wait already: its kernel holds its bytes meanwhile). */
+/*
+ * Into its buffer, which it gets here (or waits for, behind those that
+ * wait already: its kernel holds its bytes meanwhile).  With many
+ * peers, once more while room is left: a client that sent its lines
+ * and left is done in one round, and its place (-m) is free for the
+ * next caller.
+ */
 static void
 peer_read(struct peer *p)
 {
-	ssize_t n;
+	ssize_t n = 0;
 
-	touch(p);
-	if (!p->in.data && (mem.starved.head || !peer_buf(p))) {
+	if (!p->in.data && (mem.starved.head || !peer_buf(p)))
 		list_add(&mem.starved, p);
-		return;
-	}
-	if ((n = buf_fill(&p->in, p->fd)) > 0) {
-		ss.nrecv += n;
-		tm.last_data = ss.now;
-	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
-	}
+	else
+		do {
+			if ((n = buf_fill(&p->in, p->fd)) > 0) {
+				ss.nrecv += n;
+				tm.last_data = ss.now;
+			} else if (n == 0 || (errno != EAGAIN &&
+			    errno != EINTR)) {
+				peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
+			}
+		} while (n > 0 && !ss.route->single && buf_room(&p->in) > 0);
+	touch(p);
 }
 
 static void
@@ -2206,15 +2219,18 @@ accept_one(void)
 /*
  * Everything the kernel has queued, not one caller a round: a backlog
  * that overflows drops handshakes, and a client whose handshake was
- * dropped after it sent its lines loses them without a word.  pipe's
- * one peer closes the listener.
+ * dropped after it sent its lines loses them without a word.  Up to -m
+ * (pipe: its one peer closes the listener): the callers beyond wait
+ * for the next round, when those just taken have been read and the
+ * ones that already left are gone; only a caller that still finds -m
+ * peers then is refused.
  */
 static void
 accept_peer(short revents)
 {
 	(void)revents;
 	for (int i = 0; i < ACCEPTS && peers.lfd >= 0 && !tm.accept; i++)
-		if (!accept_one())
+		if (!accept_one() || peers.nconn >= opt.maxconns)
 			break;
 }
 
@@ -2932,13 +2948,12 @@ peers_ready(void)
  * that changes (reap sees every peer touched), never from what poll()
  * said, so nothing can drift; and whatever is queued asks for POLLOUT,
  * so poll() never sleeps while it could be written (reaping can queue
- * a notice).  It returns when the session is over
- * by itself or a stop has drained; session_end() does the rest.
+ * a notice).  It returns when the session is over by itself or a stop
+ * has drained; session_end() does the rest.
  */
 static void
 run(void)
 {
-	struct pollfd *pfd;
 	int nready;
 	short ev;
 
@@ -2956,20 +2971,20 @@ run(void)
 			break;
 		tick(io.nout > 0);
 		loop_room();
-		pfd = lp.pfd;
-		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
-		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? 0 : -1,
-		    POLLIN, 0 };
+		lp.pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
+		lp.pfd[SLOT_STDIN] = (struct pollfd){
+		    stdin_wanted() ? 0 : -1, POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
-		pfd[SLOT_STDOUT] = (struct pollfd){ io.out_open ? io.ofd : -1,
-		    io.nout ? POLLOUT : 0, 0 };
+		lp.pfd[SLOT_STDOUT] = (struct pollfd){
+		    io.out_open ? io.ofd : -1, io.nout ? POLLOUT : 0, 0 };
 		ev = ss.route->sock_wants();
-		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
+		lp.pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev,
+		    0 };
 #ifdef USE_EPOLL
-		pfd[SLOT_PEER] = (struct pollfd){ lp.epfd, POLLIN, 0 };
-		nready = poll(pfd, SLOT_PEER + 1, poll_timeout());
+		lp.pfd[SLOT_PEER] = (struct pollfd){ lp.epfd, POLLIN, 0 };
+		nready = poll(lp.pfd, SLOT_PEER + 1, poll_timeout());
 #else
-		nready = poll(pfd, SLOT_PEER + lp.np, poll_timeout());
+		nready = poll(lp.pfd, SLOT_PEER + lp.np, poll_timeout());
 #endif
 		if (nready < 0) {
 			if (errno != EINTR)
@@ -2979,18 +2994,19 @@ run(void)
 		ss.now = now_ms();
 		if (stop_over(nready))
 			break;
-		if (pfd[SLOT_SIGNAL].revents)
+		if (lp.pfd[SLOT_SIGNAL].revents)
 			on_signal_pipe();
 		if (ss.leave)
 			break;
-		if (pfd[SLOT_STDIN].revents)
+		if (lp.pfd[SLOT_STDIN].revents)
 			stdin_read();
 		peers_ready();
-		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
+		if (lp.pfd[SLOT_STDOUT].revents &
+		    (POLLERR | POLLHUP | POLLNVAL))
 			stdout_gone();
-		io.wblocked &= !pfd[SLOT_STDOUT].revents;
-		if (pfd[SLOT_SOCK].revents)
-			ss.route->sock_ready(pfd[SLOT_SOCK].revents);
+		io.wblocked &= !lp.pfd[SLOT_STDOUT].revents;
+		if (lp.pfd[SLOT_SOCK].revents)
+			ss.route->sock_ready(lp.pfd[SLOT_SOCK].revents);
 	}
 }
 
