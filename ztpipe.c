@@ -4,8 +4,12 @@
  * fails loudly on both ends; whole lines when many peers send.
  *
  * The map of this file:
- *   messages, buffers, addresses and sockets, ZeroTier, access control,
- *   text for terminals     the pieces, most of them pure
+ *   messages, buffers, lists of peers, addresses and sockets, ZeroTier,
+ *   access control, text for terminals
+ *                          the pieces, most of them pure
+ *   the poll set           what each peer waits for, kept between rounds
+ *                          (epoll on Linux, poll() elsewhere), and the
+ *                          peers touched: a round costs what happened
  *   endpoints              stdin+stdout, each TCP peer, the session's
  *                          own socket (a TCP listener, or UDP): each
  *                          says what it waits for from its state, has a
