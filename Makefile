@@ -28,6 +28,15 @@ RELFLAGS = -Os -s -Wall -Wextra -pedantic -std=c99
 ARMV7 = generic+v7a+vfp3d16-neon-d32
 MIPS = mips32+soft_float
 SHA256 = sha256sum
+# make windows: ztpipe.exe for x86_64 Windows, with Debian's mingw-w64
+# (gcc-mingw-w64-x86-64) or "zig cc -target x86_64-windows-gnu".
+# make test-windows runs the suite against it under wine, in a prefix
+# of its own, but for the tests tagged unix (terminals, Unix signals,
+# /proc, namespaces).
+WINCC = x86_64-w64-mingw32-gcc
+WINLIBS = -lws2_32 -liphlpapi -lshell32
+WINE = wine
+WINEPREFIX = $$(pwd)/wine-prefix
 # make dist: what a packager needs.
 DISTFILES = LICENSE Makefile README.md ztpipe.c ztpipe.1 .ci bench completions \
 	docs test
@@ -114,6 +123,19 @@ fuzz: ztpipe-fuzz
 	./ztpipe-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=fuzz-artifacts/ fuzz-corpus
 
+windows: ztpipe.exe
+
+ztpipe.exe: ztpipe.c
+	$(WINCC) $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c $(WINLIBS)
+
+# The first run makes the prefix, saying so on stderr: before the suite.
+test-windows: need-bats ztpipe.exe
+	@$(WINE) --version >/dev/null 2>&1 || { echo "make test-windows" \
+	    "needs wine: apt-get install wine wine64" >&2; exit 1; }
+	export WINEPREFIX="$(WINEPREFIX)" WINEDEBUG=-all WINE="$(WINE)" && \
+	    $(WINE) ./ztpipe.exe -V >/dev/null 2>&1 && \
+	    ZTPIPE="$$(pwd)/test/wine-ztpipe" $(BATS) --filter-tags '!unix' test
+
 static: ztpipe-static
 
 ztpipe-static: ztpipe.c
@@ -146,6 +168,9 @@ release: need-zig
 	    -o dist/ztpipe-macos-arm64 ztpipe.c
 	$(ZIG) cc $(RELFLAGS) -target x86_64-macos.11.0 -mcpu=baseline \
 	    -o dist/ztpipe-macos-x86_64 ztpipe.c
+	$(ZIG) cc $(RELFLAGS) -target x86_64-windows-gnu -mcpu=baseline \
+	    -o dist/ztpipe-windows-x86_64.exe ztpipe.c $(WINLIBS)
+	rm -f dist/*.pdb dist/*.lib
 	v=$$($(VERSION_SH)) && cd dist && for f in ztpipe-*; do \
 	    mv "$$f" "ztpipe-$$v-$${f#ztpipe-}"; done && \
 	    $(SHA256) ztpipe-* >SHA256SUMS
@@ -200,10 +225,11 @@ uninstall:
 	    $(DESTDIR)$(BASHCOMPDIR)/ztpipe $(DESTDIR)$(ZSHCOMPDIR)/_ztpipe
 
 clean:
-	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static
+	rm -f ztpipe ztpipe-san ztpipe-fuzz ztpipe-static ztpipe.exe
+	rm -rf wine-prefix
 	rm -f ztpipe-macos-arm64 ztpipe-macos-x86_64 ztpipe-*.tar.gz
 	rm -rf fuzz-corpus fuzz-artifacts dist
 
 .PHONY: all test sanitize check fuzz bench valgrind install uninstall clean \
 	static test-static check-macos release check-release dist distcheck \
-	sizes need-bats need-zig
+	sizes need-bats need-zig windows test-windows

@@ -3,6 +3,9 @@
 
 load helper
 
+# Every test here types into a terminal (tmux): not under wine.
+# bats file_tags=unix
+
 setup() {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-test-$$-$BATS_TEST_NUMBER
@@ -96,4 +99,39 @@ sleep 60'"
 	screen_has cli 'closed its side'
 	# -P draws on a terminal without being forced, ending in a summary
 	screen_has cli 'sent 0 B (0 B/s), received 4 B'
+}
+
+@test "a listener whose terminal is paused (Ctrl-S) still stops on SIGTERM: status 1, a line says what was not written" {
+	local d=$BATS_TEST_TMPDIR err=$BATS_TEST_TMPDIR/srv.err pid i client
+	tm new-session -d -s srv -x 100 -y 20 "bash -c 'echo \$\$ >$d/sh
+timeout --foreground 30 $ZTPIPE -l -v 127.0.0.1 0 2>$err; echo \$? >$d/status
+exec sleep 60'"
+	wait_for_file "$err" 'listening on'
+	PORT=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$err")
+	pid=$(ztpipe_pid "$(pgrep -P "$(cat "$d/sh")" timeout)")
+	tm send-keys -t srv C-s		# output paused: a write to it waits
+	start_bg bash -c "yes 'a line for a paused terminal' | head -c 2000000 |
+	    timeout 30 '$ZTPIPE' 127.0.0.1 $PORT 2>'$d/client.err'"
+	client=$BG_PID
+	# Bytes wait unread in its socket: it is held up by its stdout.
+	for ((i = 0; i < 200; i++)); do
+		ss -Htn "sport = :$PORT" |
+		    awk '$2 > 0 { found = 1 } END { exit !found }' && break
+		sleep 0.05
+	done
+	kill -TERM "$pid"
+	# A stop drains for 2 s at most; 8 s is a bound for a hang only.
+	for ((i = 0; i < 160; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	tm send-keys -t srv C-q		# a miss still ends
+	cat "$err"
+	[ "$i" -lt 160 ]
+	wait_for_file "$d/status" '[0-9]'
+	[ "$(cat "$d/status")" -eq 1 ]
+	grep -Eqx 'ztpipe: signal 15: .*received not written; connection reset' "$err"
+	wait_exit "$client" 10
+	echo "client: status $EXIT_STATUS: $(cat "$d/client.err")"
+	[ "$EXIT_STATUS" -eq 1 ]
 }

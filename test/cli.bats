@@ -139,6 +139,7 @@ usage_fails() {
 	[[ "$stderr" == *"Connection refused"* ]] || false
 }
 
+# bats test_tags=unix
 @test "^D at the peer address [port]: prompt prints its error on a line of its own" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-cli-$$-$BATS_TEST_NUMBER
@@ -166,6 +167,7 @@ timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
 	grep -qx "ztpipe: connect to 127.0.0.1 port $port: Connection refused" <<<"$output"
 }
 
+# bats test_tags=unix
 @test "an address typed with its port at the prompt: status 2, and where the port goes" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-cli-$$-$BATS_TEST_NUMBER

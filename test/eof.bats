@@ -82,6 +82,26 @@ PY
 	[ "$EXIT_STATUS" -eq 0 ]
 }
 
+@test "ztpipe host | head -c 3 after printf abc | ztpipe -l: both exit 0, every time of 20" {
+	local round err=$BATS_TEST_TMPDIR/listen.err listener
+	for ((round = 1; round <= 20; round++)); do
+		: >"$err"
+		start_bg bash -c 'printf abc | exec timeout 10 "$1" -l -v 127.0.0.1 0 \
+		    2>"$2"' _ "$ZTPIPE" "$err"
+		listener=$BG_PID
+		wait_for_file "$err" 'listening on'
+		PORT=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' "$err")
+		# head takes the three bytes and leaves; the FIN comes next
+		run --separate-stderr bash -c 'timeout 10 "$1" 127.0.0.1 "$2" \
+		    </dev/null | head -c 3; echo " ${PIPESTATUS[*]}"' _ "$ZTPIPE" "$PORT"
+		wait_exit "$listener" 10
+		echo "round $round: $output, listener $EXIT_STATUS: $stderr $(grep -v 'listening on\|connection from\|stdin closed\|closed its side\|sent [0-9]' "$err")"
+		[ "$output" = "abc 0 0" ]
+		[ -z "$stderr" ]
+		[ "$EXIT_STATUS" -eq 0 ]
+	done
+}
+
 @test "-d never sends EOF, and ends when the peer closes" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -d 127.0.0.1 0
 	run timeout 10 "$PYTHON" - "$PORT" <<'PY'
@@ -176,14 +196,17 @@ eof_ends_stdout() {
 	[ "$(cat "$peer_out")" = "typed after the peer's EOF" ]
 }
 
+# bats test_tags=unix
 @test "the peer's EOF ends a dialler's stdout while its stdin stays open" {
 	eof_ends_stdout dial
 }
 
+# bats test_tags=unix
 @test "the peer's EOF ends a listener's stdout while its stdin stays open" {
 	eof_ends_stdout listen
 }
 
+# bats test_tags=unix
 @test "with stdout a socket, the peer's EOF shuts that socket's write side" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 3000000
@@ -221,6 +244,7 @@ PY
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = "after the EOF" ]
 }
 
+# bats test_tags=unix
 @test "a relay of two ztpipes in front of a web server ends by itself, the file whole" {
 	command -v curl >/dev/null || skip "curl not installed"
 	local d=$BATS_TEST_TMPDIR web port

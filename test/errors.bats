@@ -101,6 +101,43 @@ PY
 	done
 }
 
+# stopped_while_dialling [-v] ARGS...: SIGTERM to "ztpipe ARGS" once it
+# waits in poll() (state S: it dials); it exits 1, its stderr in $ERR.
+stopped_while_dialling() {
+	local pid i
+	ERR=$BATS_TEST_TMPDIR/err
+	start_bg timeout 60 "$ZTPIPE" "$@" </dev/null >/dev/null 2>"$ERR"
+	pid=$(ztpipe_pid "$BG_PID")
+	for ((i = 0; i < 200; i++)); do
+		[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = S ] && break
+		sleep 0.05
+	done
+	kill -TERM "$pid"
+	wait_exit "$BG_PID" 10
+	echo "$*: status $EXIT_STATUS: $(cat "$ERR")"
+	[ "$EXIT_STATUS" -eq 1 ]
+}
+
+@test "SIGTERM while dialling (-R, -w): status 1, one line, and the -v summary" {
+	local port
+	port=$(free_port)	# nothing listens: -R keeps trying
+	stopped_while_dialling -R 30 127.0.0.1 "$port"
+	[ "$(cat "$ERR")" = "ztpipe: signal 15 while connecting to 127.0.0.1 port $port" ]
+	stopped_while_dialling -v -R 30 127.0.0.1 "$port"
+	[ "$(grep -c 'signal 15' "$ERR")" -eq 1 ]
+	grep -qx "ztpipe: signal 15 while connecting to 127.0.0.1 port $port" "$ERR"
+	grep -Eqx 'ztpipe: sent 0 bytes, received 0 bytes in [0-9.]+ s' "$ERR"
+	# a target that never answers: -w waits on the handshake
+	full_backlog "$BATS_TEST_TMPDIR/port"
+	stopped_while_dialling -w 30 127.0.0.1 "$PORT"
+	[ "$(cat "$ERR")" = "ztpipe: signal 15 while connecting to 127.0.0.1 port $PORT" ]
+	stopped_while_dialling -v -w 30 127.0.0.1 "$PORT"
+	[ "$(grep -c 'signal 15' "$ERR")" -eq 1 ]
+	grep -qx "ztpipe: signal 15 while connecting to 127.0.0.1 port $PORT" "$ERR"
+	grep -Eqx 'ztpipe: sent 0 bytes, received 0 bytes in [0-9.]+ s' "$ERR"
+}
+
+# bats test_tags=unix
 @test "the receiver killed mid-transfer: the sender exits 1 and says so" {
 	LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
 	head -c 2000000000 /dev/zero | timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" \
@@ -116,6 +153,7 @@ PY
 	    "$BATS_TEST_TMPDIR/err"
 }
 
+# bats test_tags=unix
 @test "the sender killed mid-transfer: the receiver stops, with a prefix of the data" {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 4000000
@@ -138,6 +176,22 @@ PY
 	[ "${lines[0]}" = 10 ]
 	[ "${lines[1]}" = 1 ]
 	[ ! -s "$BATS_TEST_TMPDIR/err" ]
+}
+
+@test "stdout's reader leaves while the peer still sends: the receiver exits 1 every time of 20, the sender sees the reset" {
+	local round
+	for ((round = 1; round <= 20; round++)); do
+		LISTEN_IN=/dev/zero LISTEN_OUT=/dev/null listen_bg 127.0.0.1 0
+		run bash -c "timeout 10 '$ZTPIPE' 127.0.0.1 $PORT </dev/null \
+		    2>'$BATS_TEST_TMPDIR/err' | head -c 10 | wc -c; echo \${PIPESTATUS[0]}"
+		wait_exit "$LISTEN_PID" 10
+		echo "round $round: receiver ${lines[1]}, sender $EXIT_STATUS"
+		[ "${lines[0]}" = 10 ]
+		# bytes it did not take kept coming: an error, never a clean end
+		[ "${lines[1]}" = 1 ]
+		[ ! -s "$BATS_TEST_TMPDIR/err" ]
+		[ "$EXIT_STATUS" -eq 1 ]
+	done
 }
 
 @test "stdout that is /dev/full: a clear message and status 1" {
@@ -314,14 +368,17 @@ reset_while_stopped() {
 	done
 }
 
+# bats test_tags=unix
 @test "bytes and then a reset arrive while ztpipe is stopped: the bytes still reach stdout (a file)" {
 	reset_while_stopped copy
 }
 
+# bats test_tags=unix
 @test "bytes and then a reset arrive while ztpipe is stopped: the bytes still reach stdout (a pipe)" {
 	reset_while_stopped splice
 }
 
+# bats test_tags=unix
 @test "a sender whose peer has closed exits 1 when its last line meets the reset" {
 	local in=$BATS_TEST_TMPDIR/in err=$BATS_TEST_TMPDIR/err
 	mkfifo "$in"

@@ -54,6 +54,7 @@ except BrokenPipeError:
     pass' "$@"
 }
 
+# bats test_tags=unix
 @test "the receiver SIGKILLed 1 MB into 50 MB: the sender names it and exits 1, no hang" {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got client n peer
 	random_file "$f" 50000000
@@ -90,6 +91,7 @@ netns_pair() {
 	ip -n "$NS_B" link set ztb up
 }
 
+# bats test_tags=unix
 @test "a peer whose link goes down: nobody spins, and -w 1 gives up on it with status 1" {
 	[ "$(id -u)" = 0 ] || skip "network namespaces need root"
 	local aerr=$BATS_TEST_TMPDIR/a.err port client a b a0 b0 max
@@ -123,10 +125,12 @@ netns_pair() {
 	[[ "$stderr" == "ztpipe: connect to 10.200.0.1 port $port: "* ]] || false
 }
 
-@test "stdout a pipe whose reader left while nothing arrives: nothing lost, so silent, status 0, at once" {
+# bats test_tags=unix
+@test "stdout a pipe whose reader left while nothing arrives: nothing lost, so silent, status 0, within seconds" {
 	# -d on both sides: the connection stays up and quiet, so only the
 	# reader's leaving can end it: a miss is timeout's 124.  No byte was
-	# left untaken: the reader wanted no more, a clean end.
+	# left untaken, and none came in the 2 s it waits to see whether the
+	# peer's next word is a byte (a loss) or its end: a clean end.
 	listen_bg -d 127.0.0.1 0
 	run bash -c "timeout 20 '$ZTPIPE' -d 127.0.0.1 $PORT </dev/null \
 	    2>'$BATS_TEST_TMPDIR/err' | true; echo \${PIPESTATUS[0]}"
@@ -148,6 +152,7 @@ netns_pair() {
 	[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 }
 
+# bats test_tags=unix
 @test "stdin closed (<&-) or /dev/null: the peer gets EOF at once, status 0" {
 	local how
 	for how in '<&-' '</dev/null'; do
@@ -158,6 +163,78 @@ netns_pair() {
 		[ "$EXIT_STATUS" -eq 0 ]
 		[ ! -s "$BATS_TEST_TMPDIR/listen.out" ]
 	done
+}
+
+@test "a -d listener leaves a stdin it shares alone: the pipe's other reader counts every byte" {
+	local port pidf=$BATS_TEST_TMPDIR/pid
+	port=$(free_port)
+	# Most of the pipe's bytes come once ztpipe listens: by then it has
+	# set up its stdin, whatever it does to it.
+	run --separate-stderr bash -c '
+port=$1 z=$2 pidf=$3
+{ head -c 1000000 /dev/zero
+  for ((i = 0; i < 200; i++)); do
+    ss -Hltn "sport = :$port" | grep -q . && break
+    sleep 0.05
+  done
+  head -c 2000000 /dev/zero; } |
+{ timeout 10 "$z" -ld 127.0.0.1 "$port" <&0 >/dev/null 2>"$pidf.err" 3>&- &
+  echo $! >"$pidf"; wc -c; }' _ "$port" "$ZTPIPE" "$pidf"
+	echo "wc: status $status: $output $stderr"
+	cat "$pidf.err"
+	# ztpipe is still there, listening: stop it now
+	kill -0 "$(cat "$pidf")"
+	kill "$(cat "$pidf")"
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 3000000 ]
+	[ -z "$stderr" ]
+}
+
+@test "a listener's stdout shared with another writer: that writer's 3 MB all reach a slow reader" {
+	local port d=$BATS_TEST_TMPDIR
+	port=$(free_port)
+	mkfifo "$d/in"	# the client's stdin, open until the writer is done
+	run --separate-stderr bash -c '
+port=$1 z=$2 d=$3
+seen() {	# seen TEXT: the listener has said it (10 s)
+  for ((i = 0; i < 200; i++)); do
+    grep -q "$1" "$d/listen.err" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+{ timeout 30 "$z" -l -v 127.0.0.1 "$port" </dev/null 2>"$d/listen.err" 3>&- &
+  l=$!
+  seen "listening on"
+  exec 5<>"$d/in"
+  timeout 30 "$z" 127.0.0.1 "$port" <"$d/in" >/dev/null 2>"$d/client.err" \
+      3>&- 5>&- &
+  c=$!
+  # the listener has accepted: its loop runs while the writer writes
+  seen "connection from"
+  head -c 3000000 /dev/zero
+  echo "writer $?" >"$d/writer"
+  exec 5>&-
+  wait "$c"; echo "client $?" >"$d/client"
+  wait "$l"; echo "listener $?" >"$d/listener"
+} | "$4" -c "
+import sys, time
+n = 0
+while True:
+    b = sys.stdin.buffer.raw.read(4096)
+    if not b:
+        break
+    n += len(b)
+    time.sleep(0.0005)
+print(n)"' _ "$port" "$ZTPIPE" "$d" "$PYTHON"
+	echo "reader: status $status: $output $stderr"
+	cat "$d/writer" "$d/client" "$d/listener" "$d/listen.err" "$d/client.err"
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 3000000 ]
+	[ -z "$stderr" ]
+	[ "$(cat "$d/writer")" = "writer 0" ]
+	[ "$(cat "$d/client")" = "client 0" ]
+	[ "$(cat "$d/listener")" = "listener 0" ]
 }
 
 # listen_plain ARGS...: "ztpipe -l -v ARGS" in the background with the
@@ -215,6 +292,7 @@ listen_plain() {
 	run ! grep -q 'read from stdin' "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "stdin a directory: 'read from stdin: Is a directory', status 1" {
 	listen_bg 127.0.0.1 0
 	run --separate-stderr timeout 5 "$ZTPIPE" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR"
@@ -235,6 +313,7 @@ listen_plain() {
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a 2 GiB sparse file as stdin: every byte counted, sender under 8 MiB" {
 	local f=$BATS_TEST_TMPDIR/sparse err=$BATS_TEST_TMPDIR/err rss
 	truncate -s 2G "$f"
@@ -264,14 +343,17 @@ signal_mid_transfer() {
 	grep -Eq '^ztpipe: sent [1-9][0-9]* bytes, received 0 bytes in [0-9.]+ s$' "$err"
 }
 
+# bats test_tags=unix
 @test "SIGINT mid-transfer: it ends by itself, status 1, the -v summary still printed" {
 	signal_mid_transfer INT
 }
 
+# bats test_tags=unix
 @test "SIGTERM mid-transfer: it ends by itself, status 1, the -v summary still printed" {
 	signal_mid_transfer TERM
 }
 
+# bats test_tags=unix
 @test "SIGTERM to a sender with over 2 GiB of a file left: reset, the receiver exits 1" {
 	local f=$BATS_TEST_TMPDIR/big err=$BATS_TEST_TMPDIR/err client
 	# Sparse, no disk used.  FIONREAD's int wraps with 2-4 GiB left, so
@@ -330,14 +412,17 @@ interrupted_sender() {
 	receiver_failed_with_prefix "$got" "$f"
 }
 
+# bats test_tags=unix
 @test "SIGINT on a sender with data unsent: the receiver exits 1, not 0 with a prefix" {
 	interrupted_sender INT
 }
 
+# bats test_tags=unix
 @test "a hangup (a closed terminal, a dropped ssh) on a sender: both ends exit 1" {
 	interrupted_sender HUP
 }
 
+# bats test_tags=unix
 @test "SIGQUIT, SIGUSR1 or SIGALRM on a sender: both ends exit 1, never a clean end" {
 	local sig
 	for sig in QUIT USR1 ALRM; do
@@ -345,6 +430,93 @@ interrupted_sender() {
 	done
 }
 
+@test "a sender whose stdin pipe is open but quiet, stopped by SIGTERM or -i: a reset, both ends exit 1" {
+	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got in err how sender
+	random_file "$f" 1000000
+	for how in TERM idle; do
+		in=$BATS_TEST_TMPDIR/in.$how err=$BATS_TEST_TMPDIR/err.$how
+		mkfifo "$in"
+		# the whole file, then a pipe that stays open and says nothing
+		# (tar waiting on a disk): the stream has not ended
+		start_bg bash -c 'exec >"$2"; cat "$1"; exec sleep 30' _ "$f" "$in"
+		LISTEN_OUT=$got listen_bg 127.0.0.1 0
+		if [ "$how" = TERM ]; then
+			start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$in" 2>"$err"
+			sender=$BG_PID
+			wait_for_size "$got" 1000000
+			kill -TERM "$(ztpipe_pid "$sender")"
+		else
+			start_bg timeout 20 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" <"$in" 2>"$err"
+			sender=$BG_PID
+		fi
+		wait_exit "$sender" 10
+		echo "$how: sender: status $EXIT_STATUS: $(cat "$err")"
+		[ "$EXIT_STATUS" -eq 1 ]
+		# every byte came, yet the receiver must not take it for the end
+		wait_exit "$LISTEN_PID" 10
+		echo "$how: receiver: status $EXIT_STATUS: $(grep -v 'listening on\|connection from' "$LISTEN_ERR")"
+		[ "$EXIT_STATUS" -eq 1 ]
+		[ "$(sha "$got")" = "$(sha "$f")" ]
+		grep -q "127.0.0.1 port [0-9]*: Connection reset by peer$" "$LISTEN_ERR"
+		[ "$(cat "$err")" = "ztpipe: $([ "$how" = TERM ] && echo 'signal 15' ||
+		    echo 'no data for 1 s'): data unsent; connection reset" ]
+		stop_bg
+	done
+}
+
+@test "as an ssh ProxyCommand: pipes closed then a hangup at once, after a whole exchange: status 0, nothing said, 10 times" {
+	# ssh's way: it has read the reply, sent its last bytes, closes
+	# both pipes and sends SIGHUP at once.  The server replies to a
+	# line and closes after our EOF, and must see that EOF, not a reset.
+	run timeout 120 "$PYTHON" -c '
+import signal, socket, subprocess, sys, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+ends = []
+def serve():
+    while True:
+        c, _ = srv.accept()
+        line = b""
+        while not line.endswith(b"\n"):
+            b = c.recv(1)
+            if not b:
+                break
+            line += b
+        c.sendall(b"reply to " + line)
+        try:
+            while c.recv(65536):
+                pass
+            ends.append("EOF")
+        except ConnectionResetError:
+            ends.append("reset")
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+bad = 0
+for i in range(10):
+    p = subprocess.Popen([sys.argv[1], "127.0.0.1", str(srv.getsockname()[1])],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(b"hello %d\n" % i)
+    p.stdin.flush()
+    reply = p.stdout.readline()
+    p.stdin.close()
+    p.stdout.close()
+    p.send_signal(signal.SIGHUP)
+    err = p.stderr.read()
+    rc = p.wait(10)
+    while len(ends) <= i:	# the server has seen our end
+        threading.Event().wait(0.01)
+    print("run %d: status %d, server saw %s, reply %r, stderr %r"
+          % (i, rc, ends[i], reply, err))
+    bad += rc != 0 or err != b"" or ends[i] != "EOF" or \
+        reply != b"reply to hello %d\n" % i
+sys.exit(bad)' "$ZTPIPE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# bats test_tags=unix
 @test "under nohup a hangup does not end a transfer: the file arrives whole" {
 	local f=$BATS_TEST_TMPDIR/payload in=$BATS_TEST_TMPDIR/in sender
 	random_file "$f" 3000000
@@ -366,6 +538,7 @@ interrupted_sender() {
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a receiver stopped by a signal says so in one line, status 1" {
 	listen_bg 127.0.0.1 0
 	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
@@ -374,6 +547,7 @@ interrupted_sender() {
 	grep -qx "ztpipe: signal 15, stopping" "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "SIGTERM on a listening sender with data unsent: the dialler exits 1" {
 	local got=$BATS_TEST_TMPDIR/got client n
 	# endless stdin, and a receiver whose stdout nobody reads yet
@@ -398,6 +572,7 @@ interrupted_sender() {
 	cmp -n "$n" /dev/zero "$got"
 }
 
+# bats test_tags=unix
 @test "SIGINT and SIGTERM together mid-transfer: status 1 every time" {
 	local i client err=$BATS_TEST_TMPDIR/err pid
 	for ((i = 0; i < 5; i++)); do
@@ -416,6 +591,7 @@ interrupted_sender() {
 	done
 }
 
+# bats test_tags=unix
 @test "SIGTERM to a -k listener mid-transfer: the client still sending is reset, both exit 1, one line says so" {
 	local client
 	LISTEN_OUT=/dev/null listen_bg -k 127.0.0.1 0
@@ -431,6 +607,7 @@ interrupted_sender() {
 	[ "$EXIT_STATUS" -eq 1 ]
 }
 
+# bats test_tags=unix
 @test "a client that connects and says nothing: the listener waits without spinning" {
 	local pid t0
 	hold_open "$BATS_TEST_TMPDIR/in"	# a stdin that stays open and quiet
@@ -475,6 +652,7 @@ for i in range(n):
 PY
 }
 
+# bats test_tags=unix
 @test "a -k listener has as many fds open after 1,000 short connections as before" {
 	local out=$BATS_TEST_TMPDIR/all.log pid before i
 	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
@@ -565,10 +743,12 @@ os.close(fd)' "$1" "$2" "$f" "$fifo" "$pids" "$count"
 	[ "$(sha "$BATS_TEST_TMPDIR/listen.out")" = "$(sha "$f")" ]
 }
 
+# bats test_tags=unix
 @test "a thousand SIGWINCHes at both ends mid-transfer: 20 MB arrive sha256-exact" {
 	signal_storm winch 1000
 }
 
+# bats test_tags=unix
 @test "stopped and continued 40 times at both ends mid-transfer: 20 MB arrive sha256-exact" {
 	signal_storm stop 40
 }
@@ -596,6 +776,26 @@ s.close()' "$PORT"
 	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
 }
 
+@test "an urgent (MSG_OOB) byte arrives in its place with stdout a file (the copy path)" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
+	run timeout 10 "$PYTHON" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"before\n"); time.sleep(0.3)
+s.send(b"!", socket.MSG_OOB)
+s.sendall(b"after\n")
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):	# until the listener ends too: a clean EOF
+    pass
+s.close()' "$PORT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_exit "$LISTEN_PID" 10
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/got")" = "$(printf 'before\n!after\n' | od -An -c)" ]
+}
+
+# bats test_tags=unix
 @test "a second signal ends it at once, without the 2 s flush" {
 	# stdout is a FIFO nobody reads, so the flush after the first
 	# signal could only wait out its 2 s.

@@ -90,6 +90,7 @@ expect(a, "* mehmet left\n")
 	grep -qxF '* 127.0.0.1 joined' "$BATS_TEST_TMPDIR/srv.out"
 }
 
+# bats test_tags=unix
 @test "the last client's leave notice reaches the server's stdout at once" {
 	local out=$BATS_TEST_TMPDIR/srv.out
 	# stdin held open: no stdin line to wake the server up.
@@ -256,8 +257,74 @@ expect(a, "left\n")
 	grep -q 'not reading for 1.5 s, dropped' "$LISTEN_ERR"
 }
 
+# srv_has PATTERN N: until the server's stdout has N lines matching (10 s).
+srv_has() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(grep -c -- "$1" "$BATS_TEST_TMPDIR/srv.out")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "srv.out has not $2 lines with '$1'" >&2
+	return 1
+}
+
+@test "a pasted 10 KB line is relayed whole, and its sender still chats and leaves" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat 127.0.0.1 0
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined\n")
+say(a, "L" * 10000)
+say(a, "after")
+expect(b, "[127.0.0.1] " + "L" * 10000 + "\n")
+expect(b, "[127.0.0.1] after\n")
+a.close()
+expect(b, "* 127.0.0.1 left\n")
+b.close()
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the server saw it all too, and both leave
+	srv_has 'left$' 2
+	grep -qx "\[127.0.0.1\] $(printf 'L%.0s' {1..10000})" "$BATS_TEST_TMPDIR/srv.out"
+	grep -qx '\[127.0.0.1\] after' "$BATS_TEST_TMPDIR/srv.out"
+	# nobody is left in the chat: a stop cuts nothing
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$LISTEN_PID" 10
+	cat "$LISTEN_ERR"
+	[ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "three clients that each paste a 100 KB line do not lock out -m 3" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/srv.out listen_bg --chat -m 3 127.0.0.1 0
+	run chat_py '
+big = [conn() for _ in range(3)]
+for s in big:
+    say(s, "P" * 100000)
+    s.shutdown(socket.SHUT_WR)
+for s in big:	# each is seen to leave, and closed: EOF
+    s.settimeout(10)
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+d = conn(); e = conn()
+expect(d, "joined\n")
+say(d, "room for us")
+expect(e, "[127.0.0.1] room for us\n")
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	srv_has 'room for us$' 1
+	# all three were seen to leave before the fourth came
+	[ "$(sed '/room for us$/q' "$BATS_TEST_TMPDIR/srv.out" | grep -c ' left$')" -eq 3 ]
+	[ "$(tr -cd P <"$BATS_TEST_TMPDIR/srv.out" | wc -c)" -eq 300000 ]
+	run ! grep -q refused "$LISTEN_ERR"
+}
 
 
+
+# bats test_tags=unix
 @test "a three-party chat in terminals, in Turkish, with names and notices" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	TMUX_SOCK=ztpipe-gc-$$
@@ -285,6 +352,39 @@ expect(a, "left\n")
 	screen_has ali '* ayşe left'
 	screen_has srv '* ayşe left'
 	tm_quit
+}
+
+@test "a chat server whose terminal is paused (Ctrl-S) still relays, and lets a third client in" {
+	command -v tmux >/dev/null || skip "tmux not installed"
+	TMUX_SOCK=ztpipe-gc-$$-$BATS_TEST_NUMBER
+	export LANG=C.UTF-8 LC_ALL=C.UTF-8
+	local err=$BATS_TEST_TMPDIR/srv.err
+	tm new-session -d -s srv -x 100 -y 20 \
+	    "timeout --foreground 30 '$ZTPIPE' -l --chat -v 127.0.0.1 0 2>'$err'"
+	wait_for_file "$err" 'listening on'
+	PORT=$(sed -n 's/.*port \([0-9]*\)$/\1/p' "$err")
+	tm send-keys -t srv C-s		# output paused: a write to it waits
+	run chat_py '
+a = conn(); b = conn()
+expect(a, "joined")
+line = "x" * 1000
+# 3 MB of chat: far more than the paused terminal holds
+for i in range(3000):
+    say(a, "%d %s" % (i, line))
+    if i % 100 == 99:
+        expect(b, "%d %s\n" % (i, line))
+say(b, "still there?")
+expect(a, "still there?\n")
+c = conn()
+expect(a, "joined\n")
+say(c, "hello from c")
+expect(b, "hello from c\n")
+'
+	tm send-keys -t srv C-q
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q 'stdout is not keeping up: chat lines for it dropped' "$err"
+	screen_has srv 'joined'
 }
 
 teardown() {
@@ -319,6 +419,7 @@ assert all(l.startswith(b"[op] ") for l in lines[:-1]), "unprefixed piece"
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
 @test "a chat server whose own stdout nobody reads still relays, and still greets" {
 	mkfifo "$BATS_TEST_TMPDIR/out"
 	exec 5<>"$BATS_TEST_TMPDIR/out"		# held open, never read

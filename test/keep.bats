@@ -70,6 +70,47 @@ PY
 	check_lines "$BATS_TEST_TMPDIR/all.log" 2 500
 }
 
+@test "SIGTERM to a -k listener keeps what its kernel already acknowledged: every line written, or status 1 and a line saying what was not" {
+	local out=$BATS_TEST_TMPDIR/out got=$BATS_TEST_TMPDIR/got reader st
+	lines 8 230		# about 50 KB a client: within its receive window
+	mkfifo "$out"
+	exec 5<>"$out"	# stdout held open, not read: the listener stalls
+	LISTEN_OUT=$out listen_bg -k 127.0.0.1 0
+	# Eight clients send and shut down writing, and wait until the
+	# listener's kernel has acknowledged every byte: as far as they can
+	# tell the lines are delivered, and they leave (status 0).
+	run timeout 30 "$PYTHON" -c '
+import fcntl, socket, struct, sys, time
+port, d, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+for c, s in enumerate(socks, 1):
+    s.sendall(open("%s/lines.%d" % (d, c), "rb").read())
+    s.shutdown(socket.SHUT_WR)
+for s in socks:	# SIOCOUTQ: bytes the peer has not acknowledged
+    while struct.unpack("i", fcntl.ioctl(s, 0x5411, b"\0" * 4))[0]:
+        time.sleep(0.01)
+print("acknowledged")' "$PORT" "$BATS_TEST_TMPDIR" 8
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = acknowledged ]
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	cat "$out" >"$got" 3>&- 5>&- &
+	reader=$!
+	BG_PIDS+=("$reader")
+	wait_exit "$LISTEN_PID" 10
+	st=$EXIT_STATUS
+	exec 5>&-
+	wait_exit "$reader" 10
+	echo "listener: status $st, $(wc -l <"$got") lines"
+	cat "$LISTEN_ERR"
+	if [ "$st" -eq 0 ]; then
+		check_lines "$got" 8 230
+	else
+		[ "$st" -eq 1 ]
+		grep -Eq '^ztpipe: signal 15: .*received not written' "$LISTEN_ERR"
+	fi
+}
+
 @test "a half line from a leaving client ends before the next client's line" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/all.log listen_bg -k 127.0.0.1 0
 	printf 'no newline at the end' | timeout 10 "$ZTPIPE" 127.0.0.1 "$PORT"
@@ -228,6 +269,7 @@ wait_conns() {
 	[ ! -s "$BATS_TEST_TMPDIR/all.log" ]
 }
 
+# bats test_tags=unix
 @test "running out of file descriptors is survived" {
 	# A soft and hard limit of 12 fds: stdio, poll pipe, listener, a few peers.
 	start_bg bash -c "ulimit -n 12; exec timeout 30 '$ZTPIPE' -lk -v 127.0.0.1 0" \
@@ -261,6 +303,7 @@ c.close()' "$PORT" "$BATS_TEST_TMPDIR/err"
 	kill -0 "$lpid"
 }
 
+# bats test_tags=unix
 @test "-m above the soft fd limit raises that limit" {
 	[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 1024 ] ||
 	    skip "hard fd limit below 1024"
@@ -306,10 +349,12 @@ stuck_client() {
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
 @test "a stopped client dropped as stuck gets a reset: it exits 1 once continued" {
 	stuck_client stop
 }
 
+# bats test_tags=unix
 @test "a client whose stdout stalled, dropped as stuck, exits 1 once its stdout drains" {
 	stuck_client stdout
 }
@@ -337,6 +382,7 @@ for _ in range(10):
 	[ "$(cat "$BATS_TEST_TMPDIR/listen.out")" = $'a real line\nand another' ]
 }
 
+# bats test_tags=unix
 @test "40 clients that send a line and close while stdout is slow, under ulimit -n 24: no crash, all lines arrive" {
 	local out=$BATS_TEST_TMPDIR/all.log err=$BATS_TEST_TMPDIR/err go=$BATS_TEST_TMPDIR/go i n
 	lines 1 10000		# 2 MB: more than stdout's pipe holds
@@ -374,6 +420,7 @@ for i in range(40):
 	[ "$(grep '^closed client' "$out" | sort -u | wc -l)" -eq 40 ]
 }
 
+# bats test_tags=unix
 @test "an idle -lk -m 1000000 holds under 4 MiB" {
 	[[ $ZTPIPE != *-san ]] || skip "RSS is not meaningful under ASan"
 	local pid rss

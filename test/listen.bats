@@ -33,6 +33,7 @@ load helper
 	[[ "$stderr" == *"Connection refused"* ]] || false
 }
 
+# bats test_tags=unix
 @test "a service name works as the port" {
 	local name=http-alt port=8080
 	grep -q "^$name[[:space:]]*$port/tcp" /etc/services 2>/dev/null ||

@@ -4,7 +4,8 @@
 # qemu-user (no binfmt needed) on CPUs found in routers.  An aarch64
 # listener and an armv7 dialler swap random files byte for byte, so do a
 # MIPSel and a MIPS one, and test/transfer.bats and test/eof.bats pass
-# against the aarch64 and the armv7 binary.
+# against the aarch64 and the armv7 binary.  The Windows one runs -V
+# under wine, if wine is here.
 # usage: test/release.sh DIR VERSION (SHA256 and BATS from the environment)
 set -eu
 dir=$(cd "$1" && pwd)
@@ -35,10 +36,11 @@ linux-mips|ELF 32-bit MSB executable, MIPS, MIPS32 version 1 *statically linked*
 linux-mipsel|ELF 32-bit LSB executable, MIPS, MIPS32 version 1 *statically linked*, stripped|qemu-mipsel-static -cpu 4Kc
 macos-arm64|Mach-O 64-bit arm64 executable*|-
 macos-x86_64|Mach-O 64-bit x86_64 executable*|-
+windows-x86_64.exe|PE32+ executable (console) x86-64*, for MS Windows*|wine
 '
 
 (cd "$dir" && $sha -c SHA256SUMS >/dev/null) || fail "SHA256SUMS does not match"
-[ "$(wc -l <"$dir/SHA256SUMS")" -eq 7 ] || fail "SHA256SUMS does not list 7 files"
+[ "$(wc -l <"$dir/SHA256SUMS")" -eq 8 ] || fail "SHA256SUMS does not list 8 files"
 
 echo "$binaries" | while IFS='|' read -r name want run; do
 	[ -n "$name" ] || continue
@@ -50,6 +52,8 @@ echo "$binaries" | while IFS='|' read -r name want run; do
 	$want) ;;
 	*) fail "$name: file(1) says: $what" ;;
 	esac
+	# make test-windows runs the suite under wine; here it need not be.
+	[ "$run" != wine ] || command -v wine >/dev/null || run=-
 	[ "$run" != - ] || { echo "$name: $what"; continue; }
 	# The two-line wrapper that ZTPIPE points at.
 	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$run" "$bin" >"$tmp/run-$name"

@@ -200,6 +200,41 @@ os.execv(sys.argv[1], sys.argv[1:])' "$ZTPIPE" -i 1 -v 127.0.0.1 "$PORT"
 	[ "$(stat -c %s "$BATS_TEST_TMPDIR/got")" -eq 8 ]
 }
 
+@test "-i on a receiver before the peer has finished: status 1, one line, the sender sees a reset; over UDP, which has no end, status 0" {
+	# The sender (the listener) says a line, then its stdin stays open
+	# and quiet: its stream has not ended.
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 5<>"$BATS_TEST_TMPDIR/in"
+	echo part >&5
+	LISTEN_IN=$BATS_TEST_TMPDIR/in listen_bg 127.0.0.1 0
+	run --separate-stderr timeout 20 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" \
+	    </dev/null
+	echo "receiver: status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "ztpipe: no data for 1 s: the peer had not finished; connection reset" ]
+	[ "$output" = part ]
+	# The sender learns of it when it next has something to send.
+	echo more >&5
+	wait_exit "$LISTEN_PID" 10
+	echo "sender: status $EXIT_STATUS: $(cat "$LISTEN_ERR")"
+	[ "$EXIT_STATUS" -eq 1 ]
+	grep -Eq "127.0.0.1 port [0-9]+: (Connection reset by peer|Broken pipe)$" \
+	    "$LISTEN_ERR"
+	# UDP: no end to wait for, so -i is how a receiver ends: status 0
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -u -i 1 127.0.0.1 0
+	mkfifo "$BATS_TEST_TMPDIR/in.u"
+	exec 6<>"$BATS_TEST_TMPDIR/in.u"
+	echo part >&6
+	start_bg timeout 20 "$ZTPIPE" -u 127.0.0.1 "$PORT" \
+	    <"$BATS_TEST_TMPDIR/in.u" 6>&-
+	wait_exit "$LISTEN_PID" 10
+	cat "$LISTEN_ERR"
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/got")" = part ]
+	grep -q 'no data for 1 s' "$LISTEN_ERR"
+}
+
+# bats test_tags=unix
 @test "-i on a sender whose receiver is stopped: both exit 1, the sender says why in one line" {
 	local f=$BATS_TEST_TMPDIR/payload got=$BATS_TEST_TMPDIR/got lpid n
 	random_file "$f" 20000000

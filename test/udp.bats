@@ -289,6 +289,7 @@ for m in range(200):
 	[ "$(sort "$(OUT)")" = "$(printf 'over-ipv4\nover-ipv6')" ]
 }
 
+# bats test_tags=unix
 @test "the kernel's drops are counted in the -v summary" {
 	[ "$(uname)" = Linux ] || skip "SO_RXQ_OVFL is Linux's"
 	local d=$BATS_TEST_TMPDIR n r

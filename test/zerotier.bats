@@ -330,6 +330,7 @@ ns_listen() {
 	[ -n "$PORT" ]
 }
 
+# bats test_tags=unix
 @test "--addrs lists the ZeroTier interface with network, node and prefixes, nothing else" {
 	netns_up
 	run --separate-stderr in_ns "$NS_A" timeout 5 "$ZTPIPE" --addrs
@@ -352,6 +353,7 @@ hints() {
 	HINTS=$(sed -n 's/^ztpipe: a peer can run: //p' <<<"$stderr")
 }
 
+# bats test_tags=unix
 @test "-l -v tells a peer what to run: the ZeroTier addresses and the node ID" {
 	netns_up
 	hints "$NS_A" 0
@@ -365,6 +367,7 @@ ztpipe $NODE_A $PORT" ]
 ztpipe $NODE_A $PORT" ]
 }
 
+# bats test_tags=unix
 @test "a node ID of digits only gets zt: in the command -l -v tells a peer to run" {
 	netns_up
 	hints "$NS_B" 0
@@ -373,6 +376,7 @@ ztpipe $RFC_B $PORT
 ztpipe zt:$NODE_B $PORT" ]
 }
 
+# bats test_tags=unix
 @test "with ZeroTier up, digits that are both IPv4 and a node ID dial nothing; zt: dials the node" {
 	netns_up
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_B" 0
@@ -389,6 +393,7 @@ ztpipe zt:$NODE_B $PORT" ]
 	[ "$(grep -c 'connection from' "$LISTEN_ERR")" -eq 1 ]
 }
 
+# bats test_tags=unix
 @test "a node ID dials the peer with no --network: data arrives byte for byte" {
 	local f=$BATS_TEST_TMPDIR/payload
 	netns_up
@@ -404,6 +409,7 @@ ztpipe zt:$NODE_B $PORT" ]
 	grep -q "connection from $RFC_B port" "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "--allow zt takes a peer over ZeroTier after turning one away on another link" {
 	local f=$BATS_TEST_TMPDIR/payload
 	netns_up
@@ -420,6 +426,7 @@ ztpipe zt:$NODE_B $PORT" ]
 	grep -q "connection from 10.147.17.2 port" "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "with ZeroTier up, --allow zt without -l is a usage error and dials nothing" {
 	netns_up
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_A" 0
@@ -432,6 +439,7 @@ ztpipe zt:$NODE_B $PORT" ]
 	! grep -q 'connection from' "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
 @test "a peer whose ZeroTier link is down: gives up after -w, hint names the interface" {
 	netns_up
 	ip -n "$NS_A" link set "$ZT_A" down
@@ -446,6 +454,7 @@ ztpipe zt:$NODE_B $PORT" ]
 	[[ "$stderr" == *"ztpipe: hint: $RFC_A is on ZeroTier interface $ZT_B: is the peer online"* ]] || false
 }
 
+# bats test_tags=unix
 @test "a refused connection on a ZeroTier address gets no hint" {
 	netns_up
 	run --separate-stderr in_ns "$NS_B" timeout 5 "$ZTPIPE" 10.147.17.1 12345 </dev/null
@@ -453,6 +462,7 @@ ztpipe zt:$NODE_B $PORT" ]
 	[ "$stderr" = "ztpipe: connect to 10.147.17.1 port 12345: Connection refused" ]
 }
 
+# bats test_tags=unix
 @test "no ZeroTier interface up: a ZeroTier-looking address gets the hint to start it" {
 	netns_up
 	ip -n "$NS_B" link del "$ZT_B"	# and its peer in A
@@ -491,6 +501,7 @@ zt2_up() {
 	ip -n "$NS_A" link set "${VX_A%a}c" up
 }
 
+# bats test_tags=unix
 @test "two networks here: a node ID needs --network (status 2 lists both)" {
 	netns_up
 	zt2_up
@@ -506,6 +517,7 @@ zt2_up() {
 	[ "$output" = fdff:7d0:bb8:0:99:9312:3451:2345 ]
 }
 
+# bats test_tags=unix
 @test "two networks here: --addrs lists each interface once, with its addresses" {
 	netns_up
 	zt2_up
@@ -519,6 +531,7 @@ $ZT2_A  network ff07d00bb8000000  node $NODE_A
   fdff:7d0:bb8:0:99:93a4:5dc9:d260/88" ]
 }
 
+# bats test_tags=unix
 @test "two networks here: -l -v gives the node-ID command for each, with --network" {
 	netns_up
 	zt2_up
@@ -529,6 +542,7 @@ ztpipe fdff:7d0:bb8:0:99:93a4:5dc9:d260 $PORT
 ztpipe --network ff07d00bb8000000 $NODE_A $PORT" ]
 }
 
+# bats test_tags=unix
 @test "asked for a peer in a terminal, it names the network and dials a node ID typed there" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	netns_up
@@ -546,6 +560,7 @@ ztpipe --network ff07d00bb8000000 $NODE_A $PORT" ]
 	tm_quit
 }
 
+# bats test_tags=unix
 @test "asked for a peer in a terminal, it dials zt: and a node ID of digits typed there" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	netns_up
@@ -585,6 +600,7 @@ feth_up() {
 	ip -n "$NS_F" link set vx0 up
 }
 
+# bats test_tags=unix
 @test "--addrs lists a macOS-style feth0 interface by its name alone" {
 	feth_up
 	run --separate-stderr in_ns "$NS_F" timeout 5 "$ZTPIPE" --addrs
@@ -594,6 +610,7 @@ feth_up() {
   10.147.18.1/24" ]
 }
 
+# bats test_tags=unix
 @test "--allow zt takes a peer on feth0 and turns away one on another interface" {
 	feth_up
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got ns_listen "$NS_F" --allow zt -4 0
