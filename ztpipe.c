@@ -3685,6 +3685,7 @@ stop(const char *why)
 	snprintf(ss.why, sizeof(ss.why), "%s", why);
 	ss.stopping = 1;
 	tm.stop = ss.now + STOP_MS;
+	touch_all();	/* a stop cuts the wait for a reader gone */
 }
 
 static void
@@ -3723,10 +3724,14 @@ tick(int stdout_waits)
 		fail(0, "no connection within %s", ms_text(opt.wait_ms));
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
-	/* The stuck and ack clocks: every peer looks again (reap), and
-	 * sets them again if it must. */
-	if ((tm.stuck && ss.now >= tm.stuck) || (tm.ack && ss.now >= tm.ack)) {
+	/* The stuck and ack clocks, and the end of the wait for a reader
+	 * gone (stream_owes): every peer looks again (reap), and sets
+	 * them again if it must. */
+	if ((tm.stuck && ss.now >= tm.stuck) || (tm.ack && ss.now >= tm.ack) ||
+	    (tm.gone && ss.now >= tm.gone)) {
 		tm.stuck = tm.ack = 0;
+		if (ss.now >= tm.gone)
+			tm.gone = 0;
 		touch_all();
 	}
 	if (opt.progress && ss.now >= tm.progress)
