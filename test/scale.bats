@@ -1,5 +1,7 @@
 #!/usr/bin/env bats
 # -k at scale: thousands of clients at once, and a stdout that stalls.
+# Unix only: fd limits, /proc.
+# bats file_tags=unix
 
 load helper
 
