@@ -201,6 +201,8 @@ bench: ztpipe
 	bench/latency.sh
 	bench/many.sh 1000 2000
 	MODE=conns bench/many.sh 1000 2000
+	MODE=conns bench/many.sh 10000 50
+	MODE=stalled bench/many.sh 10000 1
 	bench/udp.sh
 	bench/forward.sh 1073741824 1000
 

@@ -4,8 +4,12 @@
  * fails loudly on both ends; whole lines when many peers send.
  *
  * The map of this file:
- *   messages, buffers, addresses and sockets, ZeroTier, access control,
- *   text for terminals     the pieces, most of them pure
+ *   messages, buffers, lists of peers, addresses and sockets, ZeroTier,
+ *   access control, text for terminals
+ *                          the pieces, most of them pure
+ *   the poll set           what each peer waits for, kept between rounds
+ *                          (epoll on Linux, poll() elsewhere), and the
+ *                          peers touched: a round costs what happened
  *   endpoints              stdin+stdout, each TCP peer, the session's
  *                          own socket (a TCP listener, or UDP): each
  *                          says what it waits for from its state, has a
@@ -57,27 +61,44 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__) && !defined(ZTPIPE_POLL)
+#include <sys/epoll.h>
+#define USE_EPOLL	/* peers wait in epoll: see the poll set */
+#endif
 
 #define DEFAULT_PORT	"12345"	/* the port the ZeroTier chat scripts used */
 #define BUFSZ		(256 * 1024)	/* one direction's buffer, one-peer mode */
 #define LINEMAX		(64 * 1024)	/* -k: longest line kept whole */
 #define LINEMIN		(8 * 1024)	/* -k: a peer's line buffer to begin with */
+#define BUDGET		(16 * 1024 * 1024)	/* peers' input buffers, all
+				 * together: once it is spent the others
+				 * wait in their kernels (TCP's flow
+				 * control), not in our memory; one peer
+				 * at a time may overdraw it by up to
+				 * LINEMAX for a long line */
 #define STUCK_MS	1500	/* -k, --chat: a peer full this long is stuck */
 #define STOP_MS		2000	/* a stop (signal, -i): how long it drains */
 #define ACK_MS		10	/* --send-only: how often to look for the ack */
 #define MAXCONNS	100	/* -k default, as ncat */
-#define NAMESZ		(NI_MAXHOST + NI_MAXSERV + 8)	/* "addr port N" */
+#define BACKLOG		INT_MAX	/* listen(): the kernel's most, to which it
+				 * cuts any larger value (Linux:
+				 * net.core.somaxconn, 4096 by default) */
+#define ACCEPTS		1024	/* accepts in one round at most: the queue
+				 * empties fast, and the rest still move */
+#define EVENTS		1024	/* epoll: ready peers taken per round */
+#define NAMESZ		(INET6_ADDRSTRLEN + IF_NAMESIZE + 16)	/* numeric
+				 * "addr%scope port 65535" */
 #define NICKMAX		32	/* --chat: longest display name, in bytes */
 #define CHATQ		(256 * 1024)	/* --chat: lines queued for one reader */
 #define CHATLINE	(NICKMAX * 3 + 1 + 8 + 3 * LINEMAX) /* one, dressed */
 #define FD_SPARE	16	/* fds beyond the peers: stdio, listener, ... */
-#define ACCEPTS		64	/* callers accepted in one round, at most */
 #define CHUNKS		64	/* stdout's chunks written by one writev */
 #define PIPESZ		(1024 * 1024)	/* pipe size asked for the splice path */
 #define DGRAMMAX	65507	/* -u: a stdin read, one datagram (IPv4's most) */
@@ -129,6 +150,17 @@ enum life {
 	DRAINING,	/* socket closed; its last bytes wait for stdout */
 };
 
+/* Peers in a list, oldest first: each list has its own links in them. */
+struct link {
+	struct peer *prev, *next;
+	int on;			/* it is on the list */
+};
+
+struct list {
+	struct peer *head, *tail;
+	size_t off;		/* offsetof(struct peer, its link) */
+};
+
 /* A connected peer. */
 struct peer {
 	int fd;			/* -1 once DRAINING */
@@ -141,13 +173,23 @@ struct peer {
 	struct buf in;		/* received, not yet on stdout */
 	struct buf out;		/* its own queue (chat); no data: the stdin ring */
 	unsigned long long sent;	/* stream offset of the ring sent to it */
-	long long moved_at;	/* ms when it last took data or had room */
+	long long moved_at;	/* ms when it last took data, or its
+				 * output became full */
+	int full;		/* its output was full when last looked at */
 	int warned_long;	/* -v: said once that its lines are too long */
 	char nick[NICKMAX * 3 + 1];	/* --chat: shown as [nick] */
 	unsigned long long got;	/* bytes read from it */
 	struct pair *pair;	/* --to: the pair it is one end of */
 	int pipe[2];		/* --to: what it sent, spliced on; -1: in "in" */
 	int pipesz;		/* --to: the pipe's size */
+	int index;		/* where it is in peers.p */
+	short ev;		/* what it waits for in the poll set; 0: not
+				 * in it */
+	int slot;		/* poll(): its entry, lp.pfd[SLOT_PEER + slot] */
+	/* cppcheck-suppress unusedStructMember ; lp.touched's links */
+	struct link touched;	/* its state changed this round: see reap */
+	struct link ready;	/* bytes in, for the route to look at */
+	struct link starved;	/* waits for BUDGET: see peer_buf */
 };
 
 /*
@@ -197,8 +239,8 @@ struct route {
 	void (*write_step)(struct peer *);	/* its; NULL: peer_write */
 	int (*cut)(void);		/* the end: reset what the route holds
 					 * unfinished itself (pairs); how many */
-	void (*settle)(void);		/* after the writes, first in reap:
-					 * rules that wait for bytes to be out
+	void (*settle)(void);		/* in reap, after the writes: rules
+					 * that wait for bytes to be out
 					 * (--to's pairs); NULL: none */
 	size_t inbuf;			/* a peer's input buffer to begin with */
 	size_t outq;			/* its own output queue (and one for
@@ -276,6 +318,8 @@ static struct stdio {
 	int ifd;		/* stdin as we read it: fd 0, or on Windows
 				 * its relay's socket */
 	unsigned long long ring_base;	/* stream offset of ring.data[start] */
+	int cursors_moved;	/* a peer took some of the ring, or no longer
+				 * takes it: ring_free looks again */
 	int in_open;		/* stdin may give more */
 	int tty;		/* stdin is a terminal: a person types */
 	int eof_leaves;		/* a peer's FIN closes it: the route says so,
@@ -283,6 +327,7 @@ static struct stdio {
 	struct chunk {
 		struct buf *b;
 		size_t n;
+		struct peer *from;	/* whose input it is, or NULL */
 	} out[CHUNKS];		/* stdout's next bytes, chosen by the route */
 	int nout;
 	struct buf q;		/* chat, udp: stdout's own queue */
@@ -300,7 +345,40 @@ static struct table {
 	int nconn;		/* with an open socket */
 	unsigned long serials;	/* peers ever added */
 	int lfd;		/* SLOT_SOCK's: listening, or UDP; else -1 */
-} peers;
+	struct list ready;	/* with bytes in, for merge and chat: the
+				 * oldest news first, so a round robin */
+} peers = { .ready = { NULL, NULL, offsetof(struct peer, ready) } };
+
+/*
+ * The general loop's poll set, kept from round to round: the session's
+ * own endpoints in pfd[0 .. SLOT_PEER), then every peer that waits for
+ * something (with epoll, the epoll fd in their stead); and the peers to
+ * look at this round, those whose state changed.
+ */
+static struct loop {
+	struct pollfd *pfd;
+	struct peer **polled;	/* poll(): polled[k] waits in pfd[SLOT_PEER + k] */
+	int np, cap;		/* poll(): peers in pfd, room for them */
+#ifdef USE_EPOLL
+	int epfd;		/* epoll's fd; -1 until the set is made */
+#endif
+	struct list touched;
+} lp = {
+#ifdef USE_EPOLL
+	.epfd = -1,
+#endif
+	.touched = { NULL, NULL, offsetof(struct peer, touched) } };
+
+/*
+ * The peers' input buffers, against BUDGET: memory grows with what
+ * stdout has not taken yet, up to the budget, not with the peers that
+ * came and went.  A peer holds a buffer only while bytes wait in it.
+ */
+static struct mem {
+	size_t used;		/* their capacity, all together */
+	struct peer *over;	/* the one whose long line overdraws */
+	struct list starved;	/* readable, but the budget is spent */
+} mem = { .starved = { NULL, NULL, offsetof(struct peer, starved) } };
 
 /* The clocks, in now_ms() time; 0 when not set. */
 static struct timers {
@@ -332,7 +410,6 @@ static struct session {
 
 /* merge: whose line stdout had last. */
 static struct merge {
-	int rr;			/* where the next round-robin scan starts */
 	unsigned long last;	/* serial of the peer stdout had last */
 	int midline;		/* and it ended mid-line */
 } mg;
@@ -1338,14 +1415,21 @@ buf_fill(struct buf *b, int fd)
 	return n;
 }
 
-/* Double b's capacity, up to max; -1 if realloc fails. */
+/* Make b's capacity cap (0: free it), its bytes kept at the front; -1
+ * if realloc fails. */
 static int
-buf_grow(struct buf *b, size_t max)
+buf_resize(struct buf *b, size_t cap)
 {
-	size_t cap = b->cap * 2 > max ? max : b->cap * 2;
-	char *d = realloc(b->data, cap);
+	char *d;
 
-	if (!d)
+	if (cap == 0) {
+		free(b->data);
+		*b = (struct buf){ NULL, 0, 0, 0 };
+		return 0;
+	}
+	if (b->start > 0)
+		buf_compact(b);
+	if (!(d = realloc(b->data, cap)))
 		return -1;
 	b->data = d;
 	b->cap = cap;
@@ -1383,6 +1467,151 @@ line_span(const char *p, size_t len, int final, size_t max, int first)
 		if (p[first ? i : n - 1 - i] == '\n')
 			return first ? i + 1 : n - i;
 	return final || len >= max ? n : 0;
+}
+
+/* ---- lists of peers ---- */
+
+static struct link *
+link_of(const struct list *l, struct peer *p)
+{
+	return (struct link *)(void *)((char *)p + l->off);
+}
+
+/* p at the tail of l, unless it is on l already. */
+static void
+list_add(struct list *l, struct peer *p)
+{
+	struct link *k = link_of(l, p);
+
+	if (k->on)
+		return;
+	*k = (struct link){ l->tail, NULL, 1 };
+	if (l->tail)
+		link_of(l, l->tail)->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+}
+
+/* p off l, if it is on l. */
+static void
+list_del(struct list *l, struct peer *p)
+{
+	struct link *k = link_of(l, p);
+
+	if (!k->on)
+		return;
+	if (k->prev)
+		link_of(l, k->prev)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next)
+		link_of(l, k->next)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	*k = (struct link){ NULL, NULL, 0 };
+}
+
+/* ---- the poll set ---- */
+
+/*
+ * A round costs what happened in it, not the number of peers there:
+ * what each peer waits for stays in the poll set from round to round,
+ * and only the peers whose state changed (touched: read, written,
+ * closed, their bytes taken by stdout, given budget) are looked at
+ * again (reap).  What concerns every peer (stdin's bytes or its end,
+ * stdout gone, the stuck and ack clocks) touches them all.  poll()
+ * itself still looks at every peer that waits, each time: with 10,000
+ * idle peers and one busy, that was nine tenths of the work, so on
+ * Linux the peers wait in epoll, which hands over only those that are
+ * ready (-DZTPIPE_POLL: poll() there too, the portable path).
+ */
+static void
+touch(struct peer *p)
+{
+	list_add(&lp.touched, p);
+	if (buf_len(&p->in) > 0)	/* the route's, before reap */
+		list_add(&peers.ready, p);
+}
+
+static void
+touch_all(void)
+{
+	for (int i = 0; i < peers.n; i++)
+		touch(peers.p[i]);
+}
+
+/* Room in the poll set for one more peer, and for the endpoints.  The
+ * epoll fd comes first, before peers can use up the fds. */
+static void
+loop_room(void)
+{
+	struct pollfd *pfd;
+	struct peer **polled;
+	int cap = 2 * lp.cap + 8;
+
+	if (lp.pfd && lp.np < lp.cap)
+		return;
+#ifdef USE_EPOLL
+	if (lp.epfd < 0 && (lp.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fail(errno, "epoll_create1");
+#endif
+	if (!(pfd = realloc(lp.pfd, (SLOT_PEER + cap) * sizeof(*pfd))))
+		fail(errno, "realloc");
+	lp.pfd = pfd;
+	if (!(polled = realloc(lp.polled, cap * sizeof(*polled))))
+		fail(errno, "realloc");
+	lp.polled = polled;
+	lp.cap = cap;
+}
+
+/*
+ * From now on p waits for ev; 0: for nothing, out of the set (poll()
+ * refuses more entries than RLIMIT_NOFILE allows, and a peer that waits
+ * for nothing still reports a hangup).
+ */
+static void
+watch(struct peer *p, short ev)
+{
+	if (ev == p->ev)
+		return;
+#ifdef USE_EPOLL
+	struct epoll_event ee = { (ev & POLLIN ? EPOLLIN : 0) |
+	    (ev & POLLOUT ? EPOLLOUT : 0), { .ptr = p } };
+
+	if (lp.epfd < 0)
+		loop_room();
+	if (epoll_ctl(lp.epfd, !p->ev ? EPOLL_CTL_ADD : ev ? EPOLL_CTL_MOD :
+	    EPOLL_CTL_DEL, p->fd, &ee) < 0)
+		fail(errno, "epoll_ctl");
+#else
+	if (!ev) {	/* the last entry takes its place */
+		lp.pfd[SLOT_PEER + p->slot] = lp.pfd[SLOT_PEER + --lp.np];
+		lp.polled[p->slot] = lp.polled[lp.np];
+		lp.polled[p->slot]->slot = p->slot;
+	} else {
+		if (!p->ev) {
+			loop_room();
+			lp.polled[p->slot = lp.np++] = p;
+		}
+		lp.pfd[SLOT_PEER + p->slot] = (struct pollfd){ p->fd, ev, 0 };
+	}
+#endif
+	p->ev = ev;
+}
+
+/* p's socket is about to close: it waits no more.  epoll forgets a
+ * closed socket by itself; poll() skips an fd of -1 until reap takes
+ * the entry out. */
+static void
+watch_closed(struct peer *p)
+{
+#ifdef USE_EPOLL
+	p->ev = 0;
+#else
+	if (p->ev)
+		lp.pfd[SLOT_PEER + p->slot].fd = -1;
+#endif
 }
 
 /* ---- addresses and sockets ---- */
@@ -1433,7 +1662,7 @@ unmap(const struct sockaddr *sa, struct sockaddr_in *sin)
 static void
 addr_name(const struct sockaddr *sa, char *out, size_t outsz)
 {
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE], serv[8];
 	struct sockaddr_in sin;
 
 	sa = unmap(sa, &sin);
@@ -1537,12 +1766,9 @@ listen_on(const char *host, const char *port)
 			if (ai->ai_family == AF_INET6)
 				(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 				    &v6only, sizeof(v6only));
-			/* The longest queue allowed: a burst of callers
-			 * waits in it; past it, a caller's SYN is dropped
-			 * and sent again only a second later. */
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 			    (ai->ai_socktype == SOCK_STREAM &&
-			    listen(fd, SOMAXCONN) < 0)) {
+			    listen(fd, BACKLOG) < 0)) {
 				/* Say the first address that could not be
 				 * bound: "::", not the 0.0.0.0 tried next. */
 				if (!*failed) {
@@ -2287,9 +2513,76 @@ peer_free(struct peer *p)
 	for (int i = 0; i < 2; i++)
 		if (p->pipe[i] >= 0)
 			close(p->pipe[i]);
+	watch(p, 0);
+	list_del(&lp.touched, p);
+	list_del(&peers.ready, p);
+	list_del(&mem.starved, p);
+	if (!p->pair)	/* --to: an end's input is its own */
+		mem.used -= p->in.cap;
+	if (mem.over == p)
+		mem.over = NULL;
 	free(p->in.data);
 	free(p->out.data);
 	free(p);
+}
+
+/*
+ * Room for p to read into, out of BUDGET: a buffer of the route's size
+ * for a peer that has none, or twice its buffer (up to LINEMAX) for a
+ * line that fills it.  0 if the budget is spent: p waits (mem_wake
+ * serves those that wait, oldest first); the only buffer never waits.
+ * One peer at a time may
+ * overdraw it for a long line: peers that all hold half lines would
+ * otherwise wait on each other for ever.
+ */
+static int
+peer_buf(struct peer *p)
+{
+	size_t was = p->in.cap, cap = was ? 2 * was : ss.route->inbuf;
+
+	if (was && cap > LINEMAX)
+		cap = LINEMAX;
+	if (mem.used > was && mem.used + cap - was > BUDGET) {
+		if (!was || (mem.over && mem.over != p))
+			return 0;
+		mem.over = p;
+	}
+	if (buf_resize(&p->in, cap) < 0)
+		fail(errno, "realloc");
+	mem.used += cap - was;
+	return 1;
+}
+
+/*
+ * What p's buffer no longer holds goes back to the budget: all of it
+ * once empty, so that a peer that is quiet or gone holds none, and a
+ * long line's room once the line is out.  A pipe's one peer keeps its
+ * buffer, and so does a --to end.
+ */
+static void
+peer_trim(struct peer *p)
+{
+	size_t len = buf_len(&p->in), was = p->in.cap;
+	size_t cap = len ? ss.route->inbuf : 0;
+
+	if (ss.route->single || p->pair || was <= cap || len > cap ||
+	    buf_resize(&p->in, cap) < 0)
+		return;
+	mem.used -= was - cap;
+	if (mem.over == p)
+		mem.over = NULL;
+}
+
+/* Budget given back: the peers that wait for it get it, oldest first. */
+static void
+mem_wake(void)
+{
+	struct peer *p;
+
+	while ((p = mem.starved.head) && peer_buf(p)) {
+		list_del(&mem.starved, p);
+		touch(p);
+	}
 }
 
 static struct peer *
@@ -2304,11 +2597,12 @@ peer_add(int fd, const struct sockaddr *sa)
 		peers.p = grown;
 		peers.cap = cap;
 	}
+	/* Its input buffer comes with its first bytes (peer_read), or
+	 * from the route (--to). */
 	if (!(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->pipe[0] = p->pipe[1] = -1;
-	if ((ss.route->inbuf && buf_init(&p->in, ss.route->inbuf) < 0) ||
-	    (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0)) {
+	if (ss.route->outq && buf_init(&p->out, ss.route->outq) < 0) {
 		peer_free(p);
 		return NULL;
 	}
@@ -2324,7 +2618,9 @@ peer_add(int fd, const struct sockaddr *sa)
 	    (int)strcspn(p->name, " "), p->name);
 	tune(fd);
 	peers.nconn++;
+	p->index = peers.n;
 	peers.p[peers.n++] = p;
+	touch(p);
 	return p;
 }
 
@@ -2382,10 +2678,14 @@ peer_close(struct peer *p, int reset)
 		p->err = p->err ? p->err : err;
 	if (reset)
 		linger0(p->fd);
+	watch_closed(p);
 	close(p->fd);
 	p->fd = -1;
 	p->life = DRAINING;
 	peers.nconn--;
+	list_del(&mem.starved, p);	/* it reads no more */
+	io.cursors_moved = 1;
+	touch(p);
 }
 
 static int
@@ -2422,6 +2722,16 @@ peer_done(struct peer *p, enum life half, int err)
 		peer_close(p, 0);
 	else
 		p->life = half;
+	io.cursors_moved = 1;
+	touch(p);
+}
+
+/* --to: the other end of p's pair; NULL if none, or gone. */
+static struct peer *
+pair_other(const struct peer *p)
+{
+	return !p->pair ? NULL : p == p->pair->client ? p->pair->target :
+	    p->pair->client;
 }
 
 /* The queue a peer is written from: its own, or with --to what the
@@ -2429,12 +2739,10 @@ peer_done(struct peer *p, enum life half, int err)
 static struct buf *
 peer_queue(const struct peer *p)
 {
-	struct peer *from;
+	struct peer *from = pair_other(p);
 
 	if (ss.route->broadcast)
 		return NULL;
-	from = !p->pair ? NULL : p == p->pair->client ? p->pair->target :
-	    p->pair->client;
 	return from ? &from->in : (struct buf *)&p->out;
 }
 
@@ -2451,18 +2759,32 @@ peer_out(const struct peer *p, const char **data)
 	return peer_writing(p) ? buf_len(b) - off : 0;
 }
 
+/*
+ * Into its buffer, which it gets here (or waits for, behind those that
+ * wait already: its kernel holds its bytes meanwhile).  With many
+ * peers, once more while room is left: a client that sent its lines
+ * and left is done in one round, and its place (-m) is free for the
+ * next caller.
+ */
 static void
 peer_read(struct peer *p)
 {
-	ssize_t n = buf_fill(&p->in, p->fd);
+	ssize_t n = 0;
 
-	if (n > 0) {
-		ss.nrecv += n;
-		p->got += n;
-		tm.last_data = ss.now;
-	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-		peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
-	}
+	if (!p->in.data && (mem.starved.head || !peer_buf(p)))
+		list_add(&mem.starved, p);
+	else
+		do {
+			if ((n = buf_fill(&p->in, p->fd)) > 0) {
+				ss.nrecv += n;
+				p->got += n;
+				tm.last_data = ss.now;
+			} else if (n == 0 || (errno != EAGAIN &&
+			    errno != EINTR)) {
+				peer_done(p, INPUT_DONE, n == 0 ? 0 : errno);
+			}
+		} while (n > 0 && !ss.route->single && buf_room(&p->in) > 0);
+	touch(p);
 }
 
 static void
@@ -2479,6 +2801,7 @@ peer_write(struct peer *p)
 			p->sent += n;
 		else
 			peer_queue(p)->start += n;
+		io.cursors_moved = 1;
 		ss.nsent += n;
 		p->moved_at = tm.last_data = ss.now;
 		p->wblocked = (size_t)n < len;	/* the socket is full */
@@ -2492,8 +2815,10 @@ peer_write(struct peer *p)
 /*
  * What p waits for from poll().  A line buffer (-k, --chat) that is
  * full with no whole line in it grows first, up to LINEMAX, or the
- * peer would never be read again.  A handshake under way waits for
- * POLLOUT, which says it has ended, well or not.
+ * peer would never be read again; it waits while the budget is spent.
+ * A peer with no buffer gets one when it has bytes (peer_read); a
+ * --to end's buffer or pipe is its own, out of the budget.  A handshake
+ * under way waits for POLLOUT, which says it has ended, well or not.
  */
 static short
 peer_wants(struct peer *p)
@@ -2502,11 +2827,13 @@ peer_wants(struct peer *p)
 
 	if (p->life == CONNECTING)
 		return POLLOUT;
-	if (!p->pair && buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
+	if (!p->pair && peer_reading(p) && !p->starved.on && p->in.data &&
+	    buf_room(&p->in) == 0 && p->in.cap < LINEMAX &&
 	    line_span(p->in.data + p->in.start, buf_len(&p->in), 0,
-	    LINEMAX, 0) == 0 && buf_grow(&p->in, LINEMAX) < 0)
-		fail(errno, "realloc");
-	if (peer_reading(p) && buf_room(&p->in) > 0)
+	    LINEMAX, 0) == 0 && !peer_buf(p))
+		list_add(&mem.starved, p);
+	if (peer_reading(p) && !p->starved.on &&
+	    (buf_room(&p->in) > 0 || (!p->in.data && !p->pair)))
 		ev |= POLLIN;
 	if (peer_out(p, NULL) > 0)
 		ev |= POLLOUT;
@@ -2606,12 +2933,14 @@ stdin_holds(void)
 	return ioctl(io.ifd, FIONREAD, &k) == 0 && k > 0;
 }
 
-/* stdin has given its last byte: whatever reaches its end says so here. */
+/* stdin has given its last byte: whatever reaches its end says so here
+ * (each peer may be owed a FIN now). */
 static void
 stdin_ended(void)
 {
 	io.in_open = 0;
 	note("stdin closed");
+	touch_all();
 }
 
 /*
@@ -2625,6 +2954,8 @@ stdin_read(void)
 
 	if (n > 0) {
 		tm.last_data = ss.now;
+		if (ss.route->broadcast)
+			touch_all();	/* bytes for every peer */
 	} else if (n == 0 || errno == EBADF) {
 		stdin_ended();
 	} else if (errno != EAGAIN && errno != EINTR) {
@@ -2632,10 +2963,11 @@ stdin_read(void)
 	}
 }
 
+/* n bytes of b for stdout, from a peer's input or (NULL) our own. */
 static void
-stdout_queue(struct buf *b, size_t n)
+stdout_queue(struct buf *b, size_t n, struct peer *from)
 {
-	io.out[io.nout++] = (struct chunk){ b, n };
+	io.out[io.nout++] = (struct chunk){ b, n, from };
 }
 
 #ifndef _WIN32	/* Windows: see its platform section */
@@ -2687,7 +3019,7 @@ static void
 stdout_queue_own(void)
 {
 	if (!io.nout && buf_len(&io.q) > 0)
-		stdout_queue(&io.q, buf_len(&io.q));
+		stdout_queue(&io.q, buf_len(&io.q), NULL);
 }
 
 /* Write the route's chunks, many in one writev, while stdout takes them. */
@@ -2723,15 +3055,20 @@ stdout_write(void)
 		/* A blocking stdout takes more only after POLLOUT. */
 		io.wblocked = io.omax != SIZE_MAX;
 		tm.last_data = ss.now;
+		/* A peer whose bytes went has room again, or none left. */
 		for (i = 0; i < io.nout && (c = &io.out[i])->n <= (size_t)n; i++) {
 			c->b->start += c->n;
 			n -= c->n;
+			if (c->from)
+				touch(c->from);
 		}
 		memmove(io.out, io.out + i, (io.nout -= i) * sizeof(*c));
 		if (io.nout > 0) {	/* a short write: it is full */
 			io.out[0].b->start += n;
 			io.out[0].n -= n;
 			io.wblocked = 1;
+			if (io.out[0].from)
+				touch(io.out[0].from);
 		} else {
 			ss.route->move();
 		}
@@ -2754,6 +3091,7 @@ stdout_close(void)
 	if (!io.out_open || fstat(STDOUT_FILENO, &sb) < 0)
 		return;
 	io.out_open = 0;
+	touch_all();	/* what the peers say is wanted no more */
 	if (io.ofd != STDOUT_FILENO)
 		close(io.ofd);
 	io.ofd = -1;
@@ -2803,7 +3141,14 @@ listen_wants(void)
 	return ss.stopping || tm.accept ? 0 : POLLIN;
 }
 
-/* One caller from the listen queue; -1 if none was taken from it. */
+/* -m's places taken: peers connected, or what the route counts. */
+static int
+places_taken(void)
+{
+	return ss.route->places ? ss.route->places() : peers.nconn;
+}
+
+/* One caller from the backlog; 0 once none is left. */
 static int
 accept_one(void)
 {
@@ -2822,21 +3167,22 @@ accept_one(void)
 				    strerror(errno));
 				tm.accept = ss.now + 100;
 			}
-		} else if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED) {
-			say(errno, "accept");
+			return 1;
 		}
-		return -1;
+		if (errno == EINTR || errno == ECONNABORTED)
+			return 1;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			say(errno, "accept");
+		return 0;
 	}
 	addr_name((struct sockaddr *)&sa, name, sizeof(name));
 	/* Refused callers get a reset: they must not read refusal as an end. */
 	if (!allowed((struct sockaddr *)&sa)) {
 		note("refused %s: not in --allow", name);
-	} else if (ss.route->places ? ss.route->places() >= opt.maxconns :
-	    peers.nconn >= opt.maxconns && !peer_evict()) {
-		note("refused %s: %d %s already", name, ss.route->places ?
-		    ss.route->places() : peers.nconn, ss.route->places ?
-		    "connections" : "peers");
+	} else if (places_taken() >= opt.maxconns &&
+	    (ss.route->places || !peer_evict())) {
+		note("refused %s: %d %s already", name, places_taken(),
+		    ss.route->places ? "connections" : "peers");
 	} else if (set_nonblock(fd, NULL) < 0 ||
 	    !(p = peer_add(fd, (struct sockaddr *)&sa))) {
 		say(errno, "refused %s", name);
@@ -2844,25 +3190,28 @@ accept_one(void)
 		note("connection from %s", p->name);
 		if (ss.route->joined)
 			ss.route->joined(p);
-		return 0;
+		return 1;
 	}
 	linger0(fd);
 	close(fd);
-	return 0;
+	return 1;
 }
 
 /*
- * The callers waiting, a batch a round: taken one a round, while each
- * round polls every peer, a burst of callers overflowed the listen
- * queue, and each one dropped tried again a second later (1,000 at
- * once took 6 s to connect through --to; socat took 0.1 s).
+ * Everything the kernel has queued, not one caller a round: a backlog
+ * that overflows drops handshakes, and a client whose handshake was
+ * dropped after it sent its lines loses them without a word.  Up to -m
+ * (pipe: its one peer closes the listener): the callers beyond wait
+ * for the next round, when those just taken have been read and the
+ * ones that already left are gone; only a caller that still finds -m
+ * peers then is refused.
  */
 static void
 accept_peer(short revents)
 {
 	(void)revents;
-	for (int k = 0; k < ACCEPTS && peers.lfd >= 0 && listen_wants(); k++)
-		if (accept_one() < 0)
+	for (int i = 0; i < ACCEPTS && peers.lfd >= 0 && listen_wants(); i++)
+		if (!accept_one() || places_taken() >= opt.maxconns)
 			break;
 }
 
@@ -3004,7 +3353,7 @@ pipe_move(void)
 	if (opt.send_only)
 		p->in.start = p->in.end;	/* what it says is not ours */
 	if (buf_len(&p->in) > 0)
-		stdout_queue(&p->in, buf_len(&p->in));
+		stdout_queue(&p->in, buf_len(&p->in), p);
 	else if (!peer_reading(p))
 		stdout_close();	/* each direction ends on its own */
 }
@@ -3031,26 +3380,28 @@ static void
 merge_move(void)
 {
 	static struct buf newline = { "\n", 1, 0, 1 };
-	struct peer *p;
+	struct peer *p, *next;
 	size_t n;
-	int final, from = mg.rr;
+	int final;
 
 	if (io.nout)
 		return;	/* a peer's bytes must not be queued twice */
-	for (int i = 0; i < peers.n && io.nout < CHUNKS - 1; i++) {
-		p = peers.p[(from + i) % peers.n];
+	for (p = peers.ready.head; p && io.nout < CHUNKS - 1; p = next) {
+		/* Out of the queue until its bytes go or more come, then
+		 * back at its end: a round robin, whoever has news. */
+		next = p->ready.next;
+		list_del(&peers.ready, p);
 		final = !peer_reading(p);
-		n = line_span(p->in.data + p->in.start, buf_len(&p->in),
-		    final, LINEMAX, 0);
+		n = buf_len(&p->in) ? line_span(p->in.data + p->in.start,
+		    buf_len(&p->in), final, LINEMAX, 0) : 0;
 		if (n == 0)
 			continue;	/* peer_wants grows a full buffer */
-		mg.rr = (from + i + 1) % peers.n;
 		if (mg.midline && mg.last != p->serial) {
 			/* Someone's half line is on stdout: end it first. */
 			newline.start = 0;
-			stdout_queue(&newline, 1);
+			stdout_queue(&newline, 1, NULL);
 		}
-		stdout_queue(&p->in, n);
+		stdout_queue(&p->in, n, p);
 		mg.last = p->serial;
 		mg.midline = p->in.data[p->in.start + n - 1] != '\n';
 		if (mg.midline && !final && !p->warned_long) {
@@ -3076,8 +3427,10 @@ chat_send(const char *msg, size_t len, const struct peer *from, int to_stdout)
 	    chat.dropped++ == 0)
 		note("stdout is not keeping up: chat lines for it dropped");
 	for (int i = 0; i < peers.n; i++)
-		if (peers.p[i] != from && peer_writing(peers.p[i]))
+		if (peers.p[i] != from && peer_writing(peers.p[i])) {
 			(void)buf_put(&peers.p[i]->out, msg, len);
+			touch(peers.p[i]);
+		}
 }
 
 static void
@@ -3128,15 +3481,19 @@ chat_line(struct peer *p, const char *line, size_t len)
 static void
 chat_move(void)
 {
-	struct peer *p;
+	struct peer *p, *next;
 	size_t n;
 
-	for (int i = 0; i < peers.n; i++) {
-		p = peers.p[i];
-		while ((n = line_span(p->in.data + p->in.start,
-		    buf_len(&p->in), !peer_reading(p), LINEMAX, 1)) &&
-		    chat_line(p, p->in.data + p->in.start, n))
+	for (p = peers.ready.head; p; p = next) {
+		next = p->ready.next;
+		while ((n = buf_len(&p->in) ? line_span(p->in.data +
+		    p->in.start, buf_len(&p->in), !peer_reading(p), LINEMAX,
+		    1) : 0) && chat_line(p, p->in.data + p->in.start, n)) {
 			p->in.start += n;
+			touch(p);
+		}
+		if (n == 0)	/* no whole line left: out until more come */
+			list_del(&peers.ready, p);
 	}
 	while ((n = line_span(io.ring.data + io.ring.start,
 	    buf_len(&io.ring), !io.in_open, LINEMAX, 1)) &&
@@ -3345,7 +3702,7 @@ fwd_input(struct peer *p)
 
 #if defined(SPLICE_F_MOVE) && defined(F_GETPIPE_SZ)
 /*
- * forward, an end's read step: from its socket into its pipe.  A pipe
+ * forward: an end's socket into its pipe.  A pipe
  * whose slots splice has filled in pieces takes nothing more, though
  * it has bytes of room, until the other end drains it: then it claims
  * no room.  An urgent byte (MSG_OOB, in line: see tune) stops splice
@@ -3353,16 +3710,12 @@ fwd_input(struct peer *p)
  * the pipe, empty then, so that a page surely fits.
  */
 static void
-fwd_read(struct peer *p)
+fwd_splice_in(struct peer *p)
 {
 	char b[4096];
 	ssize_t n;
 	int k = 0;
 
-	if (p->in.data) {
-		peer_read(p);
-		return;
-	}
 	n = splice(p->fd, NULL, p->pipe[1], NULL, buf_room(&p->in),
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	/* Not EOF, nor a wake-up for POLLOUT: the mark, or bytes waiting
@@ -3389,20 +3742,13 @@ fwd_read(struct peer *p)
 	}
 }
 
-/* forward, an end's write step: from the other end's pipe, if it has
- * one, into its socket. */
+/* forward: the pipe of p, the other end, into q's socket. */
 static void
-fwd_write(struct peer *q)
+fwd_splice_out(struct peer *p, struct peer *q)
 {
-	struct peer *p = !q->pair ? NULL : q == q->pair->client ?
-	    q->pair->target : q->pair->client;
 	size_t len = peer_out(q, NULL);
 	ssize_t n;
 
-	if (!p || p->in.data) {
-		peer_write(q);
-		return;
-	}
 	if (len == 0 || q->wblocked)
 		return;
 	n = splice(p->pipe[0], NULL, q->fd, NULL, len,
@@ -3421,19 +3767,52 @@ fwd_write(struct peer *q)
 		peer_done(q, OUTPUT_DONE, errno);
 	}
 }
-#else
+#else	/* no splice: an end's input is always a buffer (fwd_input) */
 static void
-fwd_read(struct peer *p)
+fwd_splice_in(struct peer *p)
 {
 	peer_read(p);
 }
 
 static void
-fwd_write(struct peer *q)
+fwd_splice_out(struct peer *p, struct peer *q)
 {
+	(void)p;
 	peer_write(q);
 }
 #endif
+
+/*
+ * forward, an end's read and write steps: by splice where its input is
+ * a pipe, else through a buffer.  Bytes that came or went touch the
+ * other end: it has bytes to write, or room to read into again.
+ */
+static void
+fwd_read(struct peer *p)
+{
+	unsigned long long got = p->got;
+
+	if (p->in.data)
+		peer_read(p);
+	else
+		fwd_splice_in(p);
+	if (p->got != got && pair_other(p))
+		touch(pair_other(p));
+}
+
+static void
+fwd_write(struct peer *q)
+{
+	struct peer *p = pair_other(q);
+	unsigned long long sent = ss.nsent;
+
+	if (!p || p->in.data)
+		peer_write(q);
+	else
+		fwd_splice_out(p, q);
+	if (ss.nsent != sent && p)
+		touch(p);
+}
 
 /*
  * A nonblocking connect to the target for pr's client, from address
@@ -3771,6 +4150,7 @@ fwd_session_new(const struct sockaddr_storage *sa, socklen_t len)
 	const struct addrinfo *ai;
 	struct pair *pr = NULL;
 	struct peer *t = NULL;
+	struct buf in = { NULL, 0, 0, 0 };
 	char name[NAMESZ];
 	size_t k;
 	int fd = -1, err = 0;
@@ -3785,15 +4165,18 @@ fwd_session_new(const struct sockaddr_storage *sa, socklen_t len)
 		}
 		err = errno;
 	}
-	if (fd < 0 || fwd_rehash() < 0 || !(pr = calloc(1, sizeof(*pr))) ||
+	if (fd < 0 || fwd_rehash() < 0 || buf_init(&in, DGRAMBUF) < 0 ||
+	    !(pr = calloc(1, sizeof(*pr))) ||
 	    !(t = peer_add(fd, (const struct sockaddr *)sa))) {
 		note("datagram from %s dropped: %s", name, strerror(fd < 0 ?
 		    err : errno));
 		if (fd >= 0)
 			close(fd);
+		free(in.data);
 		free(pr);
 		return NULL;
 	}
+	t->in = in;	/* the replies' buffer */
 	fw.npairs++;
 	pr->target = t;
 	t->pair = pr;
@@ -4009,7 +4392,7 @@ static const struct route fwd_dgram_route = {
 	.move = move_nothing, .settle = fwd_dgram_move, .left = fwd_dgram_left,
 	.sock_wants = fwd_dgram_wants, .sock_ready = fwd_dgram_ready,
 	.owes = owes_nothing, .places = fwd_places, .read_step = fwd_dgram_read,
-	.inbuf = DGRAMBUF, .quiet = 1,
+	.quiet = 1,
 };
 
 /* ---- the loop ---- */
@@ -4048,13 +4431,21 @@ close_done(struct peer *p)
 	peer_close(p, 0);
 }
 
-/* The stuck rule: full this long while others wait, out with a reset. */
+/*
+ * The stuck rule: full this long while others wait, out with a reset.
+ * Its clock starts when it is found full: a peer becomes full only by
+ * what touches it (stdin's bytes, a chat line), so that is at once.
+ */
 static void
 drop_stuck(struct peer *p)
 {
-	if (!ss.route->full || !peer_writing(p) || !ss.route->full(p)) {
+	int full = ss.route->full && peer_writing(p) && ss.route->full(p);
+
+	if (full && !p->full)
 		p->moved_at = ss.now;
-	} else if (ss.now - p->moved_at >= STUCK_MS) {
+	if (!(p->full = full))
+		return;
+	if (ss.now - p->moved_at >= STUCK_MS) {
 		note("%s: not reading for %.1f s, dropped", p->name,
 		    STUCK_MS / 1000.0);
 		peer_close(p, 1);
@@ -4069,15 +4460,14 @@ drop_stuck(struct peer *p)
  * simply gone: -v says so), and the route is told.  1 if it left.
  */
 static int
-remove_drained(int i)
+remove_drained(struct peer *p)
 {
-	struct peer *p = peers.p[i];
-
 	if (p->life != DRAINING || buf_len(&p->in) > 0)
 		return 0;
-	/* Out of the table first: left() may tell the rest. */
-	memmove(&peers.p[i], &peers.p[i + 1],
-	    (--peers.n - i) * sizeof(*peers.p));
+	/* Out of the table first (the last peer takes its place): left()
+	 * may tell the rest. */
+	peers.p[p->index] = peers.p[--peers.n];
+	peers.p[p->index]->index = p->index;
 	if (p->err && !ss.route->quiet && (ss.route->single || !p->fin))
 		say(p->err, "%s", p->name);
 	else if (p->err && !ss.route->quiet)
@@ -4090,7 +4480,11 @@ remove_drained(int i)
 	return 1;
 }
 
-/* The bytes every peer has been sent are free again in the stdin ring. */
+/*
+ * The bytes every peer has been sent are free again in the stdin ring:
+ * looked for among them all, but only once a peer's cursor has moved
+ * (or it takes the ring no more) and something is there.
+ */
 static void
 ring_free(void)
 {
@@ -4098,6 +4492,12 @@ ring_free(void)
 
 	if (!ss.route->broadcast)
 		return;	/* the route takes stdin itself */
+	if (!io.cursors_moved || low == io.ring_base) {
+		if (low == io.ring_base)
+			io.ring.start = io.ring.end = 0;
+		return;
+	}
+	io.cursors_moved = 0;
 	for (int i = 0; i < peers.n; i++)
 		if (peer_writing(peers.p[i]) && peers.p[i]->sent < low)
 			low = peers.p[i]->sent;
@@ -4107,21 +4507,39 @@ ring_free(void)
 		io.ring.start = io.ring.end = 0;
 }
 
-/* After the route: each peer's rules, then the ring. */
+/*
+ * After the route, the peers whose state changed, and only they: what
+ * waits to go to each is written, then each rule; what each waits for
+ * now goes into the poll set.  Then the ring and the budget, which can
+ * touch more.  A route's own rules (--to's pairs) come first, and again
+ * after each pass that did something: they wait for the writes (a FIN
+ * goes on after the last bytes), and they see an end fail before it
+ * leaves the table (a refused target: the next address is tried).
+ */
 static void
 reap(void)
 {
-	tm.stuck = tm.ack = 0;
-	if (ss.route->settle)
-		ss.route->settle();
-	for (int i = 0; i < peers.n; i++) {
-		send_fin(peers.p[i]);
-		close_done(peers.p[i]);
-		drop_stuck(peers.p[i]);
-		if (remove_drained(i))
-			i--;
-	}
-	ring_free();
+	struct peer *p;
+	int n;
+
+	do {
+		if (ss.route->settle)
+			ss.route->settle();
+		for (n = 0; (p = lp.touched.head); n++) {
+			list_del(&lp.touched, p);
+			(ss.route->write_step ? ss.route->write_step :
+			    peer_write)(p);
+			send_fin(p);
+			close_done(p);
+			drop_stuck(p);
+			if (remove_drained(p))
+				continue;
+			peer_trim(p);
+			watch(p, peer_wants(p));
+		}
+		ring_free();
+		mem_wake();
+	} while (lp.touched.head || (n && ss.route->settle));
 }
 
 /* A stop (a signal, -i): drain what is here, then end; a second: now. */
@@ -4135,6 +4553,7 @@ stop(const char *why)
 	snprintf(ss.why, sizeof(ss.why), "%s", why);
 	ss.stopping = 1;
 	tm.stop = ss.now + STOP_MS;
+	touch_all();	/* a stop cuts the wait for a reader gone */
 }
 
 static void
@@ -4173,6 +4592,16 @@ tick(int stdout_waits)
 		fail(0, "no connection within %s", ms_text(opt.wait_ms));
 	if (tm.accept && ss.now >= tm.accept)
 		tm.accept = 0;
+	/* The stuck and ack clocks, and the end of the wait for a reader
+	 * gone (stream_owes): every peer looks again (reap), and sets
+	 * them again if it must. */
+	if ((tm.stuck && ss.now >= tm.stuck) || (tm.ack && ss.now >= tm.ack) ||
+	    (tm.gone && ss.now >= tm.gone)) {
+		tm.stuck = tm.ack = 0;
+		if (ss.now >= tm.gone)
+			tm.gone = 0;
+		touch_all();
+	}
 	if (opt.progress && ss.now >= tm.progress)
 		progress_draw(0);
 	if (stdout_waits)
@@ -4219,7 +4648,7 @@ poll_timeout(void)
 	    tm.route, tm.gone > ss.now ? tm.gone : 0,
 	    idle && peers.serials ? tm.last_data + idle : 0,
 	    ss.stopping ? (queued() ? tm.stop : ss.now) : 0 };
-	long long next = 0;
+	long long next = lp.touched.head ? ss.now : 0;	/* reap first */
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i] > 0 && (!next || t[i] < next))
@@ -4230,30 +4659,59 @@ poll_timeout(void)
 	    (int)(next - ss.now);
 }
 
+/* poll() found p ready: a write may go on, and it is read. */
+static void
+peer_ready(struct peer *p)
+{
+	p->wblocked = 0;
+	if (p->life == CONNECTING)
+		peer_connected(p);
+	else if (p->ev & POLLIN)
+		(ss.route->read_step ? ss.route->read_step : peer_read)(p);
+	touch(p);
+}
+
+/* The peers that are ready, as poll() or epoll says. */
+static void
+peers_ready(void)
+{
+#ifdef USE_EPOLL
+	static struct epoll_event ev[EVENTS];
+	int n = 0;
+
+	if (lp.pfd[SLOT_PEER].revents &&
+	    (n = epoll_wait(lp.epfd, ev, EVENTS, 0)) < 0 && errno != EINTR)
+		fail(errno, "epoll_wait");
+	for (int i = 0; i < n; i++)
+		peer_ready(ev[i].data.ptr);
+#else
+	for (int k = 0; k < lp.np; k++)
+		if (lp.pfd[SLOT_PEER + k].revents)
+			peer_ready(lp.polled[k]);
+#endif
+}
+
 /*
  * The general loop: route, write, reap, then poll and read each
- * endpoint.  What each waits for is derived from its state every round,
- * so nothing remembered from poll() can drift; and whatever is queued
- * asks for POLLOUT, so poll() never sleeps while it could be written
- * (reaping can queue a notice).  It returns when the session is over
- * by itself or a stop has drained; session_end() does the rest.
+ * endpoint.  What each waits for is derived from its state whenever
+ * that changes (reap sees every peer touched), never from what poll()
+ * said, so nothing can drift; and whatever is queued asks for POLLOUT,
+ * so poll() never sleeps while it could be written (reaping can queue
+ * a notice).  It returns when the session is over by itself or a stop
+ * has drained; session_end() does the rest.
  */
 static void
 run(void)
 {
-	struct pollfd *pfd = NULL;
-	struct peer **polled = NULL;
-	int cap = 0, np, nready;
+	int nready;
 	short ev;
 
 	for (;;) {
 		ss.now = now_ms();
 		ss.route->move();
 		stdout_write();
-		for (int i = 0; i < peers.n; i++)
-			(ss.route->write_step ? ss.route->write_step :
-			    peer_write)(peers.p[i]);
-		/* Those writes made room: what waited for it moves now, or
+		reap();
+		/* Its writes made room: what waited for it moves now, or
 		 * nothing would wake poll() for it (a chat line waits until
 		 * every peer has room). */
 		ss.route->move();
@@ -4261,35 +4719,23 @@ run(void)
 		if (ss.route->over && ss.route->over())
 			break;
 		tick(io.nout > 0);
-		if (cap < peers.n + 1) {
-			cap = 2 * peers.n + 8;
-			free(pfd);
-			free(polled);
-			pfd = calloc(SLOT_PEER + cap, sizeof(*pfd));
-			polled = calloc(cap, sizeof(*polled));
-			if (!pfd || !polled)
-				fail(errno, "calloc");
-		}
-		/* cppcheck cannot see that fail() ends through session_end. */
-		/* cppcheck-suppress nullPointerRedundantCheck */
-		pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
-		pfd[SLOT_STDIN] = (struct pollfd){ stdin_wanted() ? io.ifd : -1,
-		    POLLIN, 0 };
+		loop_room();
+		lp.pfd[SLOT_SIGNAL] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
+		lp.pfd[SLOT_STDIN] = (struct pollfd){
+		    stdin_wanted() ? io.ifd : -1, POLLIN, 0 };
 		/* Polled even when idle: a pipe reader that left shows POLLERR. */
-		pfd[SLOT_STDOUT] = (struct pollfd){ io.out_open ? io.ofd : -1,
-		    io.nout ? POLLOUT : 0, 0 };
+		lp.pfd[SLOT_STDOUT] = (struct pollfd){
+		    io.out_open ? io.ofd : -1, io.nout ? POLLOUT : 0, 0 };
 		ev = ss.route->sock_wants();
-		pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev, 0 };
-		/* Only peers that wait for something: poll() refuses more
-		 * entries than RLIMIT_NOFILE allows. */
-		np = 0;
-		for (int i = 0; i < peers.n; i++)
-			if ((ev = peer_wants(peers.p[i])) != 0) {
-				polled[np] = peers.p[i];
-				pfd[SLOT_PEER + np++] = (struct pollfd){
-				    peers.p[i]->fd, ev, 0 };
-			}
-		if ((nready = poll(pfd, SLOT_PEER + np, poll_timeout())) < 0) {
+		lp.pfd[SLOT_SOCK] = (struct pollfd){ ev ? peers.lfd : -1, ev,
+		    0 };
+#ifdef USE_EPOLL
+		lp.pfd[SLOT_PEER] = (struct pollfd){ lp.epfd, POLLIN, 0 };
+		nready = poll(lp.pfd, SLOT_PEER + 1, poll_timeout());
+#else
+		nready = poll(lp.pfd, SLOT_PEER + lp.np, poll_timeout());
+#endif
+		if (nready < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
@@ -4297,29 +4743,20 @@ run(void)
 		ss.now = now_ms();
 		if (stop_over(nready))
 			break;
-		if (pfd[SLOT_SIGNAL].revents)
+		if (lp.pfd[SLOT_SIGNAL].revents)
 			on_signal_pipe();
 		if (ss.leave)
 			break;
-		if (pfd[SLOT_STDIN].revents)
+		if (lp.pfd[SLOT_STDIN].revents)
 			stdin_read();
-		for (int i = 0; i < np; i++) {
-			ev = pfd[SLOT_PEER + i].revents;
-			polled[i]->wblocked &= !ev;
-			if (ev && polled[i]->life == CONNECTING)
-				peer_connected(polled[i]);
-			else if (ev && (pfd[SLOT_PEER + i].events & POLLIN))
-				(ss.route->read_step ? ss.route->read_step :
-				    peer_read)(polled[i]);
-		}
-		if (pfd[SLOT_STDOUT].revents & (POLLERR | POLLHUP | POLLNVAL))
+		peers_ready();
+		if (lp.pfd[SLOT_STDOUT].revents &
+		    (POLLERR | POLLHUP | POLLNVAL))
 			stdout_gone();
-		io.wblocked &= !pfd[SLOT_STDOUT].revents;
-		if (pfd[SLOT_SOCK].revents)
-			ss.route->sock_ready(pfd[SLOT_SOCK].revents);
+		io.wblocked &= !lp.pfd[SLOT_STDOUT].revents;
+		if (lp.pfd[SLOT_SOCK].revents)
+			ss.route->sock_ready(lp.pfd[SLOT_SOCK].revents);
 	}
-	free(pfd);
-	free(polled);
 }
 
 /* ---- the splice loop ---- */
@@ -4414,6 +4851,7 @@ splice_run(void)
 	for (;;) {
 		ss.now = now_ms();
 		ss.route->move();
+		touch(p);	/* one peer: its rules each round */
 		reap();
 		if (peers.n == 0 || io.nout || buf_len(&io.ring) > 0 ||
 		    buf_len(&p->in) > 0)
