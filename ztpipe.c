@@ -203,6 +203,8 @@ struct pair {
 	long long due;		/* connecting: give up then */
 	long long active;	/* when bytes last moved */
 	unsigned long long up, down;	/* bytes from the client, the target */
+	unsigned long long owed;	/* -i: bytes on their way when last
+				 * looked; 0: not looked since they moved */
 	int connected;		/* the target answered */
 	int err;		/* the first error of either end */
 	const char *how;	/* how it ended, for -v; NULL: not yet */
@@ -3886,6 +3888,24 @@ fwd_joined(struct peer *c)
 }
 
 /*
+ * -i: the pair's bytes on their way, in its pipes or buffers and in
+ * its sockets' kernels, not yet taken.  A target that takes them
+ * slowly through a small window leaves us nothing to read or write
+ * for a while, yet it is not silent: this number goes down.
+ */
+static unsigned long long
+fwd_owed(const struct pair *pr)
+{
+	unsigned long long n = 0;
+	struct peer *x;
+
+	for (int i = 0; i < 2; i++)
+		if ((x = i ? pr->target : pr->client))
+			n += buf_len(&x->in) + (x->fd >= 0 ? unacked(x->fd) : 0);
+	return n;
+}
+
+/*
  * A pair's rules, each round and when an end leaves the table:
  * - the target answers, or the next address is tried, until none is
  *   left: then the pair has failed;
@@ -3899,10 +3919,13 @@ static void
 fwd_settle(struct pair *pr)
 {
 	struct peer *c = pr->client, *t = pr->target, *x, *y;
+	unsigned long long owed;
 	int idle;
 
-	if ((c && c->got != pr->up) || (t && t->got != pr->down))
+	if ((c && c->got != pr->up) || (t && t->got != pr->down)) {
 		pr->active = ss.now;
+		pr->owed = 0;
+	}
 	pr->up = c ? c->got : pr->up;
 	pr->down = t ? t->got : pr->down;
 	if (t && t->life == CONNECTING && ss.now >= pr->due) {
@@ -3929,6 +3952,13 @@ fwd_settle(struct pair *pr)
 			pr->how = i ? "the target failed" : "the client failed";
 		}
 	idle = fw.idle_ms && !pr->how && ss.now - pr->active >= fw.idle_ms;
+	/* Still taken, if slowly: silent only once that stops too (at
+	 * most one -i later), or when nothing is on its way. */
+	if (idle && (owed = fwd_owed(pr)) > 0 && owed != pr->owed) {
+		pr->owed = owed;
+		pr->active = ss.now;
+		idle = 0;
+	}
 	if (idle)
 		pr->how = "idle";
 	if (!pr->how) {
