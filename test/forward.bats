@@ -266,6 +266,17 @@ PY
 	done
 }
 
+@test "a client's FIN held behind bytes reaches the target at once, not at some later deadline" {
+	target_bg slowcount
+	# -w 60: the only clock the forward has runs out long after timeout's
+	listen_bg -w 60 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	random_file "$BATS_TEST_TMPDIR/in" 10000000
+	run --separate-stderr timeout 40 "$ZTPIPE" 127.0.0.1 "$PORT" \
+	    <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$output" = "10000000 $(sha "$BATS_TEST_TMPDIR/in")" ]
+}
+
 @test "an urgent byte from the client passes in its place, and the bytes and FIN after it" {
 	target_bg count
 	listen_bg 127.0.0.1 0 --to "127.0.0.1:$TPORT"
