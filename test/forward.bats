@@ -8,7 +8,8 @@ load helper
 # in TPORT.  Modes: echo (each connection echoed, FIN answered with
 # FIN), slowecho (echo at about 1 MB/s a connection), count (read to
 # EOF, then answer "<bytes> <sha256>" and close), slowcount (count,
-# reading at about 10 MB/s), greet (say hello and
+# reading at about 10 MB/s), trickle (count, through a 4 KiB receive
+# buffer read 4 KiB at a time 50 times a second), greet (say hello and
 # FIN at once, then read to EOF and write "<bytes> <sha256>" to ARG),
 # rst (send "partial", then reset), watch (read, and write to ARG
 # whether the connection ended with "eof" or "reset"), udp (answer
@@ -28,15 +29,17 @@ if mode == "udp":
         s.sendto(b"re:" + d + b" via %d" % a[1], a)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if mode == "trickle":  # inherited by the connections accepted
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.bind(("127.0.0.1", 0))
 s.listen(256)
 open(portfile, "w").write("%d\n" % s.getsockname()[1])
 
-def read_all(c, pause=0):
+def read_all(c, pause=0, size=65536):
     h, n = hashlib.sha256(), 0
     while True:
         time.sleep(pause)
-        b = c.recv(65536)
+        b = c.recv(size)
         if not b:
             return n, h.hexdigest()
         n += len(b)
@@ -56,6 +59,8 @@ def serve(c):
         elif mode in ("count", "slowcount"):
             pause = 0.005 if mode == "slowcount" else 0
             c.sendall(("%d %s\n" % read_all(c, pause)).encode())
+        elif mode == "trickle":
+            c.sendall(("%d %s\n" % read_all(c, 0.02, 4096)).encode())
         elif mode == "greet":
             c.sendall(b"hello\n")
             c.shutdown(socket.SHUT_WR)
@@ -259,6 +264,17 @@ PY
 		[ "$status" -eq 0 ]
 		[ "$output" = "30000000 $(sha "$BATS_TEST_TMPDIR/in")" ]
 	done
+}
+
+@test "a client's FIN held behind bytes reaches the target at once, not at some later deadline" {
+	target_bg slowcount
+	# -w 60: the only clock the forward has runs out long after timeout's
+	listen_bg -w 60 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	random_file "$BATS_TEST_TMPDIR/in" 10000000
+	run --separate-stderr timeout 40 "$ZTPIPE" 127.0.0.1 "$PORT" \
+	    <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$output" = "10000000 $(sha "$BATS_TEST_TMPDIR/in")" ]
 }
 
 @test "an urgent byte from the client passes in its place, and the bytes and FIN after it" {
@@ -514,6 +530,20 @@ PY
 	[ "$status" -eq 0 ]
 	wait_for_file "$LISTEN_ERR" 'idle for 1 s, reset'
 	kill -0 "$LISTEN_PID"
+}
+
+@test "-i 1 does not reset a pair whose target is still taking its bytes, slowly" {
+	target_bg trickle
+	listen_bg -i 1 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	# 3 s or more for the target to take it all, none of it read by us
+	# after the first moment: the bytes wait in our kernel, not silent
+	random_file "$BATS_TEST_TMPDIR/in" 600000
+	run --separate-stderr timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" \
+	    <"$BATS_TEST_TMPDIR/in"
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "600000 $(sha "$BATS_TEST_TMPDIR/in")" ]
+	! grep -q 'idle for' "$LISTEN_ERR"
 }
 
 # bats test_tags=unix
