@@ -1380,8 +1380,8 @@ static int
 buf_init(struct buf *b, size_t cap)
 {
 	b->start = b->end = 0;
-	b->cap = cap;
 	b->data = malloc(cap);
+	b->cap = b->data ? cap : 0;	/* no room is claimed without memory */
 	return b->data ? 0 : -1;
 }
 
@@ -4232,6 +4232,8 @@ fwd_session_new(const struct sockaddr_storage *sa, socklen_t len)
 	pr->salen = len;
 	pr->active = ss.now;
 	pr->connected = 1;
+	if (!tm.route)	/* its -i: see fwd_dgram_move */
+		tm.route = ss.now + fw.idle_ms;
 	snprintf(pr->name, sizeof(pr->name), "%s", name);
 	k = fwd_hash(sa, len);
 	pr->next = fw.hash[k];
@@ -4256,6 +4258,15 @@ fwd_dropped(const struct sockaddr_storage *sa, socklen_t len,
 	dg.noted[dg.nnoted++] = *sa;
 	addr_name((const struct sockaddr *)sa, name, sizeof(name));
 	note("datagrams from %s dropped: %s", name, why);
+}
+
+/* udp: a session's error ends it at the next reap, not at its -i. */
+static void
+fwd_dgram_due(struct pair *pr, int err)
+{
+	if (!pr->err)
+		pr->err = err;
+	tm.route = ss.now;
 }
 
 /* udp: the listening socket, open to new clients until a stop. */
@@ -4313,8 +4324,9 @@ fwd_dgram_ready(short revents)
 			ss.nsent += n;
 		else if (errno == EAGAIN || errno == ENOBUFS)
 			fw.lost++;
-		else if (!pr->err)
-			pr->err = errno;	/* the target's port unreachable */
+		else
+			fwd_dgram_due(pr, errno);	/* the target's port
+							 * unreachable */
 	}
 }
 
@@ -4327,8 +4339,8 @@ fwd_dgram_read(struct peer *p)
 
 	for (int k = 0; k < 64 && p->fd >= 0; k++) {
 		if ((n = recv(p->fd, p->in.data, p->in.cap, 0)) < 0) {
-			if (errno != EAGAIN && errno != EINTR && !pr->err)
-				pr->err = errno;
+			if (errno != EAGAIN && errno != EINTR)
+				fwd_dgram_due(pr, errno);
 			if (errno != EINTR)
 				return;
 			continue;
@@ -4348,7 +4360,8 @@ fwd_dgram_read(struct peer *p)
 
 /*
  * udp: a session silent for -i ends; one whose target is unreachable
- * (an ICMP error) too, so that the next datagram tries afresh.
+ * (an ICMP error) too, so that the next datagram tries afresh.  The
+ * sessions are walked only when the first -i is due, or an error came.
  */
 static void
 fwd_dgram_move(void)
@@ -4356,6 +4369,8 @@ fwd_dgram_move(void)
 	struct pair *pr;
 	long long next = 0;
 
+	if (!tm.route || ss.now < tm.route)
+		return;	/* no session's time has come: see fwd_dgram_due */
 	for (int i = 0; i < peers.n; i++) {
 		if (!(pr = peers.p[i]->pair) || peers.p[i]->fd < 0)
 			continue;

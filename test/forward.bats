@@ -750,3 +750,24 @@ PY
 	grep -q "datagrams from 127.0.0.1 port [0-9]* dropped: -m sessions already" \
 	    "$LISTEN_ERR"
 }
+
+@test "udp: a target port that refuses ends the session at once, not at -i; the next datagram tries again" {
+	TPORT=$(free_port)	# nothing listens there
+	listen_bg -u -i 60 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	run timeout 20 "$PYTHON" - "$PORT" "$LISTEN_ERR" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(2):
+    s.sendto(b"x", ("127.0.0.1", int(sys.argv[1])))
+    for _ in range(200):
+        if open(sys.argv[2]).read().count("the target failed") > n:
+            break
+        time.sleep(0.05)
+    else:
+        sys.exit("session %d did not end on the refusal" % n)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'a new session' "$LISTEN_ERR")" -eq 2 ]
+	grep -q "1 bytes to 127.0.0.1 port $TPORT, 0 back; the target failed: Connection refused" "$LISTEN_ERR"
+}
