@@ -158,7 +158,11 @@ stopped_while_dialling() {
 	local f=$BATS_TEST_TMPDIR/payload
 	random_file "$f" 4000000
 	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg 127.0.0.1 0
-	(cat "$f"; sleep 30) | timeout 40 "$ZTPIPE" 127.0.0.1 "$PORT" 3>&- &
+	# stdin stays open after the payload (the writer of "hold" is
+	# killed in teardown), so the sender never ends by itself
+	hold_open "$BATS_TEST_TMPDIR/hold"
+	cat "$f" "$BATS_TEST_TMPDIR/hold" 3>&- |
+	    timeout 40 "$ZTPIPE" 127.0.0.1 "$PORT" 3>&- &
 	local sender=$!
 	BG_PIDS+=("$sender")
 	wait_for_file "$LISTEN_ERR" 'connection from'
