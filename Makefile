@@ -8,6 +8,11 @@ ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
 CC = cc
 CFLAGS = -O2 -Wall -Wextra -pedantic -std=c99
 BATS = bats
+# make test runs this many test files at once, each file's tests in
+# order, when GNU parallel is here (bats needs it for --jobs): most of
+# the suite's time is spent waiting (timeouts, drains), not working.
+# Without GNU parallel, or with TEST_JOBS = 1, one file after another.
+TEST_JOBS = 2
 
 # The version is the #define in ztpipe.c and nowhere else.  Recipes ask
 # this command for it: "VAR != cmd" is not in the make macOS ships.
@@ -60,8 +65,12 @@ all: ztpipe
 ztpipe: ztpipe.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c
 
+# moreutils has a "parallel" too, which bats cannot drive.
 test: need-bats ztpipe
-	$(BATS) test
+	@j=; if [ "$(TEST_JOBS)" -gt 1 ] && \
+	    parallel --version 2>/dev/null | grep -q 'GNU parallel'; then \
+		j="--jobs $(TEST_JOBS) --no-parallelize-within-files"; fi; \
+	echo "$(BATS) $$j test"; $(BATS) $$j test
 
 # The suite's targets and the zig ones say what is missing in one line,
 # before they build or remove anything, instead of make's "No such file".

@@ -51,19 +51,19 @@ PY
 }
 
 udp_py() {
-	python3 "$UDP_PY" "$@"
+	"$PYTHON" "$UDP_PY" "$@"
 }
 
 # A UDP port nobody uses right now.
 free_udp_port() {
-	python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PYTHON" -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # serve_bg ARGS...: udp_py serve in the background; sets SPORT.
 serve_bg() {
 	local pf=$BATS_TEST_TMPDIR/sport
 	rm -f "$pf"
-	start_bg timeout 30 python3 "$UDP_PY" serve "$pf" "$@"
+	start_bg timeout 30 "$PYTHON" "$UDP_PY" serve "$pf" "$@"
 	wait_for_file "$pf" .
 	SPORT=$(cat "$pf")
 }
@@ -104,7 +104,7 @@ OUT() { printf '%s' "$BATS_TEST_TMPDIR/listen.out"; }
 
 @test "-i SECS sets how long a client waits for replies" {
 	DELAY=1.5 serve_bg "$BATS_TEST_TMPDIR/log" 'later'
-	run timeout 10 "$ZTPIPE" -u -i 4 127.0.0.1 "$SPORT" <<<query
+	run timeout 10 "$ZTPIPE" -u -i 3 127.0.0.1 "$SPORT" <<<query
 	[ "$status" -eq 0 ]
 	[ "$output" = later ]
 }
@@ -133,7 +133,7 @@ OUT() { printf '%s' "$BATS_TEST_TMPDIR/listen.out"; }
 	mkfifo "$d/in"
 	exec 5<>"$d/in"
 	LISTEN_IN=$d/in listen_bg -u 127.0.0.1 0
-	start_bg timeout 20 python3 "$UDP_PY" send "$PORT" "$d/a" 3 from-a
+	start_bg timeout 20 "$PYTHON" "$UDP_PY" send "$PORT" "$d/a" 3 from-a
 	wait_for_file "$LISTEN_ERR" 'datagram from'
 	udp_py send "$PORT" "$d/b" 0.2 from-b from-b again-b
 	wait_for_file "$LISTEN_ERR" 'ignored: not the peer'
@@ -200,7 +200,7 @@ OUT() { printf '%s' "$BATS_TEST_TMPDIR/listen.out"; }
 	local d=$BATS_TEST_TMPDIR i
 	listen_bg -u -k 127.0.0.1 0
 	for i in 1 2 3; do
-		start_bg timeout 20 python3 -c '
+		start_bg timeout 20 "$PYTHON" -c '
 import socket, sys
 s = socket.socket(type=socket.SOCK_DGRAM)
 for m in range(200):
@@ -224,7 +224,7 @@ for m in range(200):
 	exec 5<>"$d/in"
 	LISTEN_IN=$d/in listen_bg -u -k -m 2 127.0.0.1 0
 	for p in a b c; do
-		start_bg timeout 20 python3 "$UDP_PY" send "$PORT" \
+		start_bg timeout 20 "$PYTHON" "$UDP_PY" send "$PORT" \
 		    "$d/$p" 2 "hi from $p"
 		wait_for_file "$(OUT)" "^hi from $p\$"
 	done
@@ -297,7 +297,7 @@ for m in range(200):
 	exec 6<>"$d/out"
 	LISTEN_OUT=$d/out listen_bg -u -k 127.0.0.1 0
 	# stdout unread: 30 MB is more than our queue and the kernel hold.
-	python3 -c '
+	"$PYTHON" -c '
 import socket, sys
 s = socket.socket(type=socket.SOCK_DGRAM)
 for i in range(30000):
