@@ -533,17 +533,19 @@ PY
 	kill -0 "$LISTEN_PID"
 }
 
-@test "-i 1 does not reset a pair whose target is still taking its bytes, slowly" {
+@test "-i 2 does not reset a pair whose target is still taking its bytes, slowly" {
 	target_bg trickle
-	listen_bg -i 1 127.0.0.1 0 --to "127.0.0.1:$TPORT"
-	# 3 s or more for the target to take it all, none of it read by us
-	# after the first moment: the bytes wait in our kernel, not silent
-	random_file "$BATS_TEST_TMPDIR/in" 600000
+	# -i 2, not 1: the target must not look silent for a whole -i when
+	# a busy machine pauses it
+	listen_bg -i 2 127.0.0.1 0 --to "127.0.0.1:$TPORT"
+	# 4.5 s or more for the target to take it all, none of it read by
+	# us after the first moment: the bytes wait in our kernel, not silent
+	random_file "$BATS_TEST_TMPDIR/in" 900000
 	run --separate-stderr timeout 60 "$ZTPIPE" 127.0.0.1 "$PORT" \
 	    <"$BATS_TEST_TMPDIR/in"
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	[ "$output" = "600000 $(sha "$BATS_TEST_TMPDIR/in")" ]
+	[ "$output" = "900000 $(sha "$BATS_TEST_TMPDIR/in")" ]
 	! grep -q 'idle for' "$LISTEN_ERR"
 }
 
