@@ -2841,18 +2841,33 @@ peer_wants(struct peer *p)
 		ev |= POLLIN;
 	if (peer_out(p, NULL) > 0)
 		ev |= POLLOUT;
+	/* Still ours to write to, with nothing to write: a reset must be
+	 * heard now, not at the next write, maybe hours away (a tail -F
+	 * sender whose listener left).  poll() and epoll report errors
+	 * unasked; a socket that has not sent FIN reports nothing else. */
+	if (!ev && peer_writing(p) && p->fd >= 0)
+		ev = POLLERR;
 	return ev;
+}
+
+/* The error a socket holds (and clears), 0 if none. */
+static int
+sock_error(int fd)
+{
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		err = errno;
+	return err;
 }
 
 /* Its handshake has ended (POLLOUT): OPEN, or done with the error. */
 static void
 peer_connected(struct peer *p)
 {
-	socklen_t sl = sizeof(int);
-	int err = 0;
+	int err = sock_error(p->fd);
 
-	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-		err = errno;
 	if (err == 0)
 		p->life = OPEN;
 	else
@@ -4727,11 +4742,19 @@ poll_timeout(void)
 static void
 peer_ready(struct peer *p)
 {
+	int err;
+
 	p->wblocked = 0;
-	if (p->life == CONNECTING)
+	if (p->life == CONNECTING) {
 		peer_connected(p);
-	else if (p->ev & POLLIN)
+	} else if (p->ev & POLLIN) {
 		(ss.route->read_step ? ss.route->read_step : peer_read)(p);
+	} else if (p->ev == POLLERR) {	/* it waits for errors: one came */
+		/* (Linux: EPIPE for a reset after the peer's FIN, as a
+		 * write would have found) */
+		err = sock_error(p->fd);
+		peer_done(p, OUTPUT_DONE, err ? err : ECONNRESET);
+	}
 	touch(p);
 }
 
@@ -4907,7 +4930,7 @@ splice_run(void)
 		    STDIN_FILENO },
 		/* --send-only drops what the peer says: pipe_move does. */
 		{ p->fd, io.ofd, !opt.send_only && splice_fd(io.ofd), p->fd } };
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
 	int on[2], timeout;
 
 	if (!fl[0].pipe && !fl[1].pipe)
@@ -4929,6 +4952,9 @@ splice_run(void)
 		pfd[0] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
 		/* A pipe reader that left shows POLLERR, data or not. */
 		pfd[1] = (struct pollfd){ io.out_open ? io.ofd : -1, 0, 0 };
+		/* A peer not read from shows a reset too (see peer_wants). */
+		pfd[4] = (struct pollfd){ !on[1] && peer_writing(p) ? p->fd :
+		    -1, 0, 0 };
 		timeout = poll_timeout();
 		for (int i = 0; i < 2; i++) {
 			/* poll() skips a flow off or to try now: fd -1. */
@@ -4937,13 +4963,14 @@ splice_run(void)
 			if (on[i] && fl[i].wait < 0)
 				timeout = 0;
 		}
-		if (poll(pfd, 4, timeout) < 0) {
+		if (poll(pfd, 5, timeout) < 0) {
 			if (errno != EINTR)
 				fail(errno, "poll");
 			continue;
 		}
-		if (pfd[0].revents || pfd[1].revents)
-			return;	/* a signal, stdout gone: the general loop's */
+		if (pfd[0].revents || pfd[1].revents || pfd[4].revents)
+			return;	/* a signal, stdout gone, a reset: the general
+				 * loop's */
 		for (int i = 0; i < 2; i++) {
 			if (!on[i] || (fl[i].wait >= 0 && !pfd[2 + i].revents))
 				continue;

@@ -823,3 +823,22 @@ s.close()' "$PORT"
 	[ "$EXIT_STATUS" -eq 1 ]
 	grep -q '^ztpipe: signal 15: .*received not written' "$LISTEN_ERR"
 }
+
+# bats test_tags=unix
+@test "a quiet sender hears its listener's reset at once, not at its next line (tail -F into a collector)" {
+	local in=$BATS_TEST_TMPDIR/in err=$BATS_TEST_TMPDIR/err
+	mkfifo "$in"
+	# one line, then a pipe open and quiet, as tail -F is between lines
+	start_bg bash -c 'exec >"$1"; echo "one line"; exec sleep 30' _ "$in"
+	# stdin /dev/null: the collector half-closes at once, and reads on
+	LISTEN_OUT=$BATS_TEST_TMPDIR/got listen_bg -k 127.0.0.1 0
+	start_bg timeout 20 "$ZTPIPE" 127.0.0.1 "$PORT" <"$in" 2>"$err"
+	sender=$BG_PID
+	wait_for_size "$BATS_TEST_TMPDIR/got" 1 -l
+	kill -TERM "$(ztpipe_pid "$LISTEN_PID")"
+	wait_exit "$sender" 5	# not the 30 s until its next line
+	echo "sender: status $EXIT_STATUS: $(cat "$err")"
+	[ "$EXIT_STATUS" -eq 1 ]
+	# (the kernel's word for a reset after the peer's FIN)
+	[ "$(cat "$err")" = "ztpipe: 127.0.0.1 port $PORT: Broken pipe" ]
+}
