@@ -621,12 +621,26 @@ w_fcntl(int fd, int cmd, ...)
 	return ioctlsocket(fd, FIONBIO, &on) != 0 ? wsa_fail() : 0;
 }
 
+/*
+ * A peer's reset is an error, not the end: Windows says WSAECONNRESET,
+ * but wine (8.0) reads it as 0 bytes, as if the peer had closed; there
+ * WSAPoll still marks the socket POLLERR, which a clean end never is.
+ */
 static ssize_t
 w_read(int fd, void *b, size_t n)
 {
-	int len = n > INT_MAX ? INT_MAX : (int)n;
+	WSAPOLLFD p = { (SOCKET)fd, POLLRDNORM, 0 };
+	int len = n > INT_MAX ? INT_MAX : (int)n, k;
 
-	return fd <= STDERR_FILENO ? _read(fd, b, len) : w_ok(recv(fd, b, len, 0));
+	if (fd <= STDERR_FILENO)
+		return _read(fd, b, len);
+	if ((k = recv(fd, b, len, 0)) != 0)
+		return w_ok(k);
+	if (WSAPoll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	return 0;
 }
 
 static ssize_t
