@@ -4934,25 +4934,29 @@ session_end(void)
 	unsigned long long held = buf_len(&io.q);
 	char what[128] = "", h[16];
 	struct peer *p;
-	int unsent = r->dgram && (buf_len(&io.ring) > 0 || stdin_holds());
+	int holds = stdin_holds();	/* bytes stdin has, unread */
+	int unsent = r->dgram && (buf_len(&io.ring) > 0 || holds);
 	int cut = r->cut ? r->cut() : 0, reset = cut, out, in, n = 0, k;
+	int short_in = 0;	/* stdin may give more: a quiet pipe */
 
 	for (int i = 0; i < peers.n; i++) {
 		p = peers.p[i];
-		out = peer_out(p, NULL) > 0 ||
-		    (peer_writing(p) && stdin_unfinished());
+		out = peer_out(p, NULL) > 0 || (peer_writing(p) && holds);
+		unsent |= out;
+		out |= peer_writing(p) && stdin_unfinished();
+		short_in |= out;
 		in = buf_len(&p->in) > 0 || (peer_reading(p) && r->owes(p));
 		held += buf_len(&p->in);
 		/* and what its kernel has received that we did not read */
 		if (in && p->fd >= 0 && ioctl(p->fd, FIONREAD, &k) == 0 && k > 0)
 			held += k;
-		unsent |= out;
 		cut += out || in;
 		reset += (out || in) && p->fd >= 0;
 		peer_close(p, out || in);
 	}
-	if (unsent)
-		n += snprintf(what, sizeof(what), "data unsent");
+	if (unsent || short_in)
+		n += snprintf(what, sizeof(what), unsent ? "data unsent" :
+		    "stdin not at its end");
 	if (held) {
 		human(held, h, sizeof(h));
 		n += snprintf(what + n, sizeof(what) - n, "%s%s received not "
@@ -5077,7 +5081,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: ztpipe [-46dPuvz] [-i time] [-R time] [-s source] [-w time]\n"
-"              [--name name] [host [port]]\n"
+"              [--name name] [--send-only] [host [port]]\n"
 "       ztpipe --addrs | --resolve [-46] [--network nwid] [--6plane] host\n"
 "       ztpipe -l [-46dkPuv] [-i time] [-m max] [-w time] [--allow list]\n"
 "              [address] [port]\n"
@@ -5626,6 +5630,10 @@ parse_args(int argc, char **argv)
 		usage_error("bad port in --to: %s", opt.to_port);
 	if (opt.keep && !opt.listen)
 		usage_error("%s needs -l", opt.chat ? "--chat" : "-k");
+	/* One peer at a time has nothing to bound. */
+	if (seen['m'][0] && !opt.keep && !opt.to_host)
+		usage_error("%s needs -k, --chat or --to: without them one "
+		    "peer is served", seen['m']);
 	if (opt.send_only && (opt.keep || opt.nostdin))
 		usage_error("--send-only cannot be used with %s", opt.chat ?
 		    "--chat" : opt.keep ? "-k" : "-d");

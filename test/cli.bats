@@ -219,6 +219,15 @@ timeout --foreground 10 \"$ZTPIPE\"; echo status=\$?; sleep 30'"
 	[ "$status" -eq 2 ]
 }
 
+@test "-m without -k, --chat or --to is a usage error: one peer has nothing to bound" {
+	run --separate-stderr "$ZTPIPE" -l -m 5
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "ztpipe: -m needs -k, --chat or --to: without them one peer is served"* ]] || false
+	run --separate-stderr "$ZTPIPE" --max-conns 5 127.0.0.1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "ztpipe: --max-conns needs -k"* ]] || false
+}
+
 @test "too many arguments is a usage error" {
 	run --separate-stderr "$ZTPIPE" 127.0.0.1 1 2
 	[ "$status" -eq 2 ]

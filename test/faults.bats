@@ -459,7 +459,7 @@ interrupted_sender() {
 		[ "$(sha "$got")" = "$(sha "$f")" ]
 		grep -q "127.0.0.1 port [0-9]*: Connection reset by peer$" "$LISTEN_ERR"
 		[ "$(cat "$err")" = "ztpipe: $([ "$how" = TERM ] && echo 'signal 15' ||
-		    echo 'no data for 1 s'): data unsent; connection reset" ]
+		    echo 'no data for 1 s'): stdin not at its end; connection reset" ]
 		stop_bg
 	done
 }

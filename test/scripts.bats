@@ -122,7 +122,7 @@ now_ms() {
 	run --separate-stderr timeout 60 "$ZTPIPE" -i 1 127.0.0.1 "$PORT" \
 	    <"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "ztpipe: no data for 1 s: data unsent; connection reset" ]
+	[ "$stderr" = "ztpipe: no data for 1 s: stdin not at its end; connection reset" ]
 	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 1 ]
 }
@@ -137,7 +137,7 @@ now_ms() {
 	took=$(($(now_ms) - t0))
 	echo "took $took ms: $stderr"
 	[ "$status" -eq 1 ]	# stdin still open: an early end, as with -i 1
-	[ "$stderr" = "ztpipe: no data for 300 ms: data unsent; connection reset" ]
+	[ "$stderr" = "ztpipe: no data for 300 ms: stdin not at its end; connection reset" ]
 	[ "$took" -ge 300 ]
 	[ "$took" -lt 10000 ]	# a bound for a hang only
 }
@@ -176,7 +176,7 @@ now_ms() {
 	# A pipe short of its end is an unfinished stream: the receiver
 	# must not take what it has for the whole.
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "ztpipe: no data for 1 s: data unsent; connection reset" ]
+	[ "$stderr" = "ztpipe: no data for 1 s: stdin not at its end; connection reset" ]
 	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 1 ]
 	[ "$(sha "$BATS_TEST_TMPDIR/got")" = "$(sha "$f")" ]
@@ -194,7 +194,7 @@ os.dup2(fd, 0)
 os.execv(sys.argv[1], sys.argv[1:])' "$ZTPIPE" -i 1 -v 127.0.0.1 "$PORT"
 	echo "sender: status $status: $stderr"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"no data for 1 s: data unsent; connection reset"* ]] || false
+	[[ "$stderr" == *"no data for 1 s: stdin not at its end; connection reset"* ]] || false
 	wait_exit "$LISTEN_PID" 10
 	[ "$EXIT_STATUS" -eq 1 ]
 	[ "$(stat -c %s "$BATS_TEST_TMPDIR/got")" -eq 8 ]
