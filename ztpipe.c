@@ -2932,18 +2932,18 @@ stdin_file_left(void)
 /*
  * UDP has no stream to cut, only datagrams to lose: stdin holds bytes
  * not sent, a file's rest (FIONREAD's int would wrap with 2 GiB left)
- * or bytes in a pipe.  /dev/null holds none.
+ * or bytes in a pipe, or on Windows in stdin's relay, which reads a
+ * file ahead.  /dev/null holds none.
  */
 static int
 stdin_holds(void)
 {
-	long long left = stdin_file_left();
 	int k = 0;
 
 	if (!stdin_unfinished())
 		return 0;
-	if (left >= 0)
-		return left > 0;
+	if (stdin_file_left() > 0)
+		return 1;
 	return ioctl(io.ifd, FIONREAD, &k) == 0 && k > 0;
 }
 

@@ -4,6 +4,12 @@ bats_require_minimum_version 1.5.0
 ZTPIPE=${ZTPIPE:-$BATS_TEST_DIRNAME/../ztpipe}
 BG_PIDS=()
 
+# The number ztpipe gives a SIGTERM sent to the process the suite
+# started: under wine (make test-windows) test/wine-ztpipe turns it into
+# Ctrl-C, which ztpipe.exe names as SIGINT.
+TERM_NO=15
+[[ $ZTPIPE != */wine-ztpipe ]] || TERM_NO=2
+
 # The real python interpreter, found once per run and exported: python3
 # on PATH may be a version-manager shim (pyenv) that takes a second to
 # start on a busy machine, and tests must not depend on how fast it is.
