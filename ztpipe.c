@@ -499,6 +499,7 @@ static struct relay {
 	int told;		/* and stdout_write has said so */
 	char buf[64 * 1024];
 } rin, rout;
+static int wine;	/* under wine, whose quirks wine_error works round */
 
 static void cidr_of(const struct sockaddr *sa, struct cidr *c);
 static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
@@ -539,6 +540,23 @@ wsa_fail(void)
 {
 	errno = errno_of(WSAGetLastError());
 	return -1;
+}
+
+/*
+ * A UDP socket's port unreachable, under wine (8.0): no select wakes
+ * for it and no recv fails with it, as Windows' do, but SO_ERROR holds
+ * it.  That error as errno; 0 if none, or not wine.
+ */
+static int
+wine_error(SOCKET s)
+{
+	int e = 0, type = 0, len = sizeof(e);
+
+	if (!wine || getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&e,
+	    &len) != 0 || !e || getsockopt(s, SOL_SOCKET, SO_TYPE,
+	    (char *)&type, &len) != 0 || type != SOCK_DGRAM)
+		return 0;
+	return errno_of(e);
 }
 
 static int
@@ -787,6 +805,13 @@ w_poll(struct pollfd *p, unsigned long n, int ms)
 			p[i].revents |= POLLERR;
 		k += p[i].revents != 0;
 	}
+	/* Nothing came, or wine did not say so (wine_error). */
+	for (i = 0; i < n && k == 0 && wine; i++)
+		if (p[i].fd != INVALID_SOCKET && (p[i].events & POLLIN) &&
+		    wine_error(p[i].fd)) {
+			p[i].revents = POLLERR;
+			k = 1;
+		}
 	return k;
 }
 
@@ -839,27 +864,48 @@ w_writev(int fd, const struct iovec *iov, int n)
 }
 
 /*
- * UDP only, one buffer, no control data.  A port unreachable that
- * Windows reports as a reset: refused, as on Linux; to a socket with
- * no one peer (a listener) it is about someone else: read on.
+ * A UDP socket's recv failed.  A port unreachable, which Windows
+ * reports as a reset: refused, as on Linux; to a socket with no one
+ * peer (a listener) it is about someone else: EINTR, read on.  Under
+ * wine a recv that would block may have one in SO_ERROR.
  */
-static ssize_t
-w_recvmsg(int fd, struct msghdr *m, int flags)
+static int
+dgram_fail(int fd)
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
+	int e = WSAGetLastError();
+
+	if (e == WSAEWOULDBLOCK && (errno = wine_error(fd)) != 0)
+		return -1;
+	if (e != WSAECONNRESET) {
+		errno = errno_of(e);
+		return -1;
+	}
+	errno = getpeername(fd, (struct sockaddr *)&peer, &len) == 0 ?
+	    ECONNREFUSED : EINTR;
+	return -1;
+}
+
+/* The rest of the file calls recv on UDP sockets only. */
+static ssize_t
+w_recv(int fd, void *b, size_t n, int flags)
+{
+	int k = recv(fd, b, n > INT_MAX ? INT_MAX : (int)n, flags);
+
+	return k >= 0 ? k : dgram_fail(fd);
+}
+
+/* UDP only, one buffer, no control data. */
+static ssize_t
+w_recvmsg(int fd, struct msghdr *m, int flags)
+{
 	int n;
 
 	m->msg_controllen = 0;
 	n = recvfrom(fd, m->msg_iov[0].iov_base, (int)m->msg_iov[0].iov_len,
 	    flags, m->msg_name, &m->msg_namelen);
-	if (n >= 0)
-		return n;
-	if (WSAGetLastError() != WSAECONNRESET)
-		return wsa_fail();
-	errno = getpeername(fd, (struct sockaddr *)&peer, &len) == 0 ?
-	    ECONNREFUSED : EINTR;
-	return -1;
+	return n >= 0 ? n : dgram_fail(fd);
 }
 
 /* Not in its C library. */
@@ -943,7 +989,7 @@ setrlimit(int res, const struct rlimit *rl)
 #define getsockname(fd, sa, n)	w_ok(getsockname(fd, sa, n))
 #define getpeername(fd, sa, n)	w_ok(getpeername(fd, sa, n))
 #define send(fd, b, n, f)	w_ok(send(fd, b, n, f))
-#define recv(fd, b, n, f)	w_ok(recv(fd, b, n, f))
+#define recv		w_recv
 #define sendto(fd, b, n, f, sa, l)	w_ok(sendto(fd, b, n, f, sa, l))
 #define SHUT_WR		SD_SEND
 #define MSG_DONTWAIT	0	/* stdout's relay socket is nonblocking */
@@ -971,6 +1017,8 @@ win_start(int *argc, char ***argv)
 
 	if ((e = WSAStartup(MAKEWORD(2, 2), &wsa)) != 0)
 		die(EXIT_NET, errno_of(e), "WSAStartup");
+	wine = GetProcAddress(GetModuleHandleA("ntdll.dll"),
+	    "wine_get_version") != NULL;
 	for (int fd = 0; fd < 3; fd++)
 		(void)_setmode(fd, _O_BINARY);
 	if (!(w = CommandLineToArgvW(GetCommandLineW(), &n)) ||
@@ -1211,6 +1259,8 @@ wait_fd(int fd, short events, int ms)
 	}
 	if (n > 0 && sigpipe[0] >= 0 && FD_ISSET((SOCKET)sigpipe[0], &r))
 		errno = EINTR;
+	else if (n == 0 && fd >= 0 && (events & POLLIN) && wine_error(fd))
+		return 0;	/* a UDP port unreachable, said late */
 	else if (n == 0)
 		errno = ETIMEDOUT;
 	else
