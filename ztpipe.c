@@ -5834,10 +5834,18 @@ start_dialling(void)
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
 	char line[NICKMAX * 3 + 8];
-	int fd = dial(opt.host, opt.port);
+	int fd = dial(opt.host, opt.port), e;
 
-	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
-		fail(errno, "getpeername");
+	/* A peer that resets at once (-m full, --allow) may have done so
+	 * already: then the socket is no longer connected, and read says
+	 * why. */
+	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0) {
+		e = errno;
+		if (e == ENOTCONN && read(fd, line, 1) < 0 && errno != EAGAIN)
+			fail(errno, "connect to %s port %s", opt.host,
+			    opt.port);
+		fail(e, "getpeername");
+	}
 	if (opt.udp) {	/* no peer: the socket endpoint, and its sender */
 		peers.lfd = fd;
 		dgram_heard(&sa, sl);
