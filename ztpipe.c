@@ -503,6 +503,7 @@ static struct relay {
 	int told;		/* and stdout_write has said so */
 	char buf[64 * 1024];
 } rin, rout;
+static int wine;	/* under wine, whose quirks wine_error works round */
 
 static void cidr_of(const struct sockaddr *sa, struct cidr *c);
 static int zt_ids(const unsigned char a[16], uint64_t *nwid, uint64_t *node);
@@ -543,6 +544,23 @@ wsa_fail(void)
 {
 	errno = errno_of(WSAGetLastError());
 	return -1;
+}
+
+/*
+ * A UDP socket's port unreachable, under wine (8.0): no select wakes
+ * for it and no recv fails with it, as Windows' do, but SO_ERROR holds
+ * it.  That error as errno; 0 if none, or not wine.
+ */
+static int
+wine_error(SOCKET s)
+{
+	int e = 0, type = 0, len = sizeof(e);
+
+	if (!wine || getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&e,
+	    &len) != 0 || !e || getsockopt(s, SOL_SOCKET, SO_TYPE,
+	    (char *)&type, &len) != 0 || type != SOCK_DGRAM)
+		return 0;
+	return errno_of(e);
 }
 
 static int
@@ -625,12 +643,26 @@ w_fcntl(int fd, int cmd, ...)
 	return ioctlsocket(fd, FIONBIO, &on) != 0 ? wsa_fail() : 0;
 }
 
+/*
+ * A peer's reset is an error, not the end: Windows says WSAECONNRESET,
+ * but wine (8.0) reads it as 0 bytes, as if the peer had closed; there
+ * WSAPoll still marks the socket POLLERR, which a clean end never is.
+ */
 static ssize_t
 w_read(int fd, void *b, size_t n)
 {
-	int len = n > INT_MAX ? INT_MAX : (int)n;
+	WSAPOLLFD p = { (SOCKET)fd, POLLRDNORM, 0 };
+	int len = n > INT_MAX ? INT_MAX : (int)n, k;
 
-	return fd <= STDERR_FILENO ? _read(fd, b, len) : w_ok(recv(fd, b, len, 0));
+	if (fd <= STDERR_FILENO)
+		return _read(fd, b, len);
+	if ((k = recv(fd, b, len, 0)) != 0)
+		return w_ok(k);
+	if (WSAPoll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	return 0;
 }
 
 static ssize_t
@@ -777,6 +809,13 @@ w_poll(struct pollfd *p, unsigned long n, int ms)
 			p[i].revents |= POLLERR;
 		k += p[i].revents != 0;
 	}
+	/* Nothing came, or wine did not say so (wine_error). */
+	for (i = 0; i < n && k == 0 && wine; i++)
+		if (p[i].fd != INVALID_SOCKET && (p[i].events & POLLIN) &&
+		    wine_error(p[i].fd)) {
+			p[i].revents = POLLERR;
+			k = 1;
+		}
 	return k;
 }
 
@@ -829,27 +868,48 @@ w_writev(int fd, const struct iovec *iov, int n)
 }
 
 /*
- * UDP only, one buffer, no control data.  A port unreachable that
- * Windows reports as a reset: refused, as on Linux; to a socket with
- * no one peer (a listener) it is about someone else: read on.
+ * A UDP socket's recv failed.  A port unreachable, which Windows
+ * reports as a reset: refused, as on Linux; to a socket with no one
+ * peer (a listener) it is about someone else: EINTR, read on.  Under
+ * wine a recv that would block may have one in SO_ERROR.
  */
-static ssize_t
-w_recvmsg(int fd, struct msghdr *m, int flags)
+static int
+dgram_fail(int fd)
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
+	int e = WSAGetLastError();
+
+	if (e == WSAEWOULDBLOCK && (errno = wine_error(fd)) != 0)
+		return -1;
+	if (e != WSAECONNRESET) {
+		errno = errno_of(e);
+		return -1;
+	}
+	errno = getpeername(fd, (struct sockaddr *)&peer, &len) == 0 ?
+	    ECONNREFUSED : EINTR;
+	return -1;
+}
+
+/* The rest of the file calls recv on UDP sockets only. */
+static ssize_t
+w_recv(int fd, void *b, size_t n, int flags)
+{
+	int k = recv(fd, b, n > INT_MAX ? INT_MAX : (int)n, flags);
+
+	return k >= 0 ? k : dgram_fail(fd);
+}
+
+/* UDP only, one buffer, no control data. */
+static ssize_t
+w_recvmsg(int fd, struct msghdr *m, int flags)
+{
 	int n;
 
 	m->msg_controllen = 0;
 	n = recvfrom(fd, m->msg_iov[0].iov_base, (int)m->msg_iov[0].iov_len,
 	    flags, m->msg_name, &m->msg_namelen);
-	if (n >= 0)
-		return n;
-	if (WSAGetLastError() != WSAECONNRESET)
-		return wsa_fail();
-	errno = getpeername(fd, (struct sockaddr *)&peer, &len) == 0 ?
-	    ECONNREFUSED : EINTR;
-	return -1;
+	return n >= 0 ? n : dgram_fail(fd);
 }
 
 /* Not in its C library. */
@@ -933,7 +993,7 @@ setrlimit(int res, const struct rlimit *rl)
 #define getsockname(fd, sa, n)	w_ok(getsockname(fd, sa, n))
 #define getpeername(fd, sa, n)	w_ok(getpeername(fd, sa, n))
 #define send(fd, b, n, f)	w_ok(send(fd, b, n, f))
-#define recv(fd, b, n, f)	w_ok(recv(fd, b, n, f))
+#define recv		w_recv
 #define sendto(fd, b, n, f, sa, l)	w_ok(sendto(fd, b, n, f, sa, l))
 #define SHUT_WR		SD_SEND
 #define MSG_DONTWAIT	0	/* stdout's relay socket is nonblocking */
@@ -961,6 +1021,8 @@ win_start(int *argc, char ***argv)
 
 	if ((e = WSAStartup(MAKEWORD(2, 2), &wsa)) != 0)
 		die(EXIT_NET, errno_of(e), "WSAStartup");
+	wine = GetProcAddress(GetModuleHandleA("ntdll.dll"),
+	    "wine_get_version") != NULL;
 	for (int fd = 0; fd < 3; fd++)
 		(void)_setmode(fd, _O_BINARY);
 	if (!(w = CommandLineToArgvW(GetCommandLineW(), &n)) ||
@@ -1201,6 +1263,8 @@ wait_fd(int fd, short events, int ms)
 	}
 	if (n > 0 && sigpipe[0] >= 0 && FD_ISSET((SOCKET)sigpipe[0], &r))
 		errno = EINTR;
+	else if (n == 0 && fd >= 0 && (events & POLLIN) && wine_error(fd))
+		return 0;	/* a UDP port unreachable, said late */
 	else if (n == 0)
 		errno = ETIMEDOUT;
 	else
@@ -2937,18 +3001,18 @@ stdin_file_left(void)
 /*
  * UDP has no stream to cut, only datagrams to lose: stdin holds bytes
  * not sent, a file's rest (FIONREAD's int would wrap with 2 GiB left)
- * or bytes in a pipe.  /dev/null holds none.
+ * or bytes in a pipe, or on Windows in stdin's relay, which reads a
+ * file ahead.  /dev/null holds none.
  */
 static int
 stdin_holds(void)
 {
-	long long left = stdin_file_left();
 	int k = 0;
 
 	if (!stdin_unfinished())
 		return 0;
-	if (left >= 0)
-		return left > 0;
+	if (stdin_file_left() > 0)
+		return 1;
 	return ioctl(io.ifd, FIONREAD, &k) == 0 && k > 0;
 }
 
@@ -5861,10 +5925,18 @@ start_dialling(void)
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
 	char line[NICKMAX * 3 + 8];
-	int fd = dial(opt.host, opt.port);
+	int fd = dial(opt.host, opt.port), e;
 
-	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0)
-		fail(errno, "getpeername");
+	/* A peer that resets at once (-m full, --allow) may have done so
+	 * already: then the socket is no longer connected, and read says
+	 * why. */
+	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0) {
+		e = errno;
+		if (e == ENOTCONN && read(fd, line, 1) < 0 && errno != EAGAIN)
+			fail(errno, "connect to %s port %s", opt.host,
+			    opt.port);
+		fail(e, "getpeername");
+	}
 	if (opt.udp) {	/* no peer: the socket endpoint, and its sender */
 		peers.lfd = fd;
 		dgram_heard(&sa, sl);

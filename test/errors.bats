@@ -118,6 +118,8 @@ stopped_while_dialling() {
 	[ "$EXIT_STATUS" -eq 1 ]
 }
 
+# It waits for the process to sleep in poll(), as /proc says.
+# bats test_tags=unix
 @test "SIGTERM while dialling (-R, -w): status 1, one line, and the -v summary" {
 	local port
 	port=$(free_port)	# nothing listens: -R keeps trying

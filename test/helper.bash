@@ -4,6 +4,15 @@ bats_require_minimum_version 1.5.0
 ZTPIPE=${ZTPIPE:-$BATS_TEST_DIRNAME/../ztpipe}
 BG_PIDS=()
 
+# make test-windows runs ztpipe.exe under wine through test/wine-ztpipe,
+# which passes a SIGTERM on as Ctrl-C: TERM_NO is the number ztpipe
+# then gives the signal in what it says (SIGINT's there).
+if [[ $ZTPIPE == */wine-ztpipe ]]; then
+	UNDER_WINE=1 TERM_NO=2
+else
+	UNDER_WINE= TERM_NO=15
+fi
+
 # The real python interpreter, found once per run and exported: python3
 # on PATH may be a version-manager shim (pyenv) that takes a second to
 # start on a busy machine, and tests must not depend on how fast it is.
@@ -72,13 +81,17 @@ stop_bg() {
 }
 
 # ztpipe_pid PID: the ztpipe that timeout(1) (or another wrapper) PID runs,
-# once it runs.
+# once it runs.  Under wine it is test/wine-ztpipe, which passes a
+# SIGTERM or SIGINT on as Ctrl-C: ask once ztpipe.exe has said something.
 ztpipe_pid() {
 	local exe pid i
 	exe=$(realpath "$ZTPIPE")
 	for ((i = 0; i < 200; i++)); do
 		for pid in $(pgrep -P "$1"); do
-			if [ "$(readlink "/proc/$pid/exe")" = "$exe" ]; then
+			if [ "$(readlink "/proc/$pid/exe")" = "$exe" ] ||
+			    { [ -n "$UNDER_WINE" ] &&
+			    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null |
+			    grep -qxF "$ZTPIPE"; }; then
 				echo "$pid"
 				return 0
 			fi

@@ -107,7 +107,7 @@ print("acknowledged")' "$PORT" "$BATS_TEST_TMPDIR" 8
 		check_lines "$got" 8 230
 	else
 		[ "$st" -eq 1 ]
-		grep -Eq '^ztpipe: signal 15: .*received not written' "$LISTEN_ERR"
+		grep -Eq "^ztpipe: signal $TERM_NO: .*received not written" "$LISTEN_ERR"
 	fi
 }
 

@@ -170,7 +170,7 @@ OUT() { printf '%s' "$BATS_TEST_TMPDIR/listen.out"; }
 	kill -TERM "$LISTEN_PID"
 	wait_exit "$LISTEN_PID" 5
 	[ "$EXIT_STATUS" -eq 1 ]
-	grep -qx 'ztpipe: signal 15: data unsent' "$LISTEN_ERR"
+	grep -qx "ztpipe: signal $TERM_NO: data unsent" "$LISTEN_ERR"
 }
 
 @test "-i ends a listener with 0, counting from the start" {
