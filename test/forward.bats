@@ -533,6 +533,8 @@ PY
 	kill -0 "$LISTEN_PID"
 }
 
+# bats test_tags=unix
+# (Windows has no count of a socket's unacknowledged bytes)
 @test "-i 2 does not reset a pair whose target is still taking its bytes, slowly" {
 	target_bg trickle
 	# -i 2, not 1: the target must not look silent for a whole -i when
@@ -754,6 +756,8 @@ PY
 	    "$LISTEN_ERR"
 }
 
+# bats test_tags=unix
+# (wine wakes no select for a UDP port unreachable: see docs/windows.md)
 @test "udp: a target port that refuses ends the session at once, not at -i; the next datagram tries again" {
 	TPORT=$(free_port)	# nothing listens there
 	listen_bg -u -i 60 127.0.0.1 0 --to "127.0.0.1:$TPORT"
