@@ -138,12 +138,13 @@ ztpipe.exe: ztpipe.c
 	$(WINCC) $(CFLAGS) $(LDFLAGS) -o $@ ztpipe.c $(WINLIBS)
 
 # The first run makes the prefix, saying so on stderr: before the suite.
-test-windows: need-bats ztpipe.exe
+test-windows: need-bats ztpipe.exe ztpipe
 	@$(WINE) --version >/dev/null 2>&1 || { echo "make test-windows" \
 	    "needs wine: apt-get install wine wine64" >&2; exit 1; }
 	export WINEPREFIX="$(WINEPREFIX)" WINEDEBUG=-all WINE="$(WINE)" && \
 	    $(WINE) ./ztpipe.exe -V >/dev/null 2>&1 && \
-	    ZTPIPE="$$(pwd)/test/wine-ztpipe" $(BATS) --filter-tags '!unix' test
+	    ZTPIPE="$$(pwd)/test/wine-ztpipe" ZTPIPE_NATIVE="$$(pwd)/ztpipe" \
+	    $(BATS) --filter-tags '!unix' test
 
 static: ztpipe-static
 
