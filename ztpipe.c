@@ -2908,8 +2908,12 @@ peer_wants(struct peer *p)
 	/* Still ours to write to, with nothing to write: a reset must be
 	 * heard now, not at the next write, maybe hours away (a tail -F
 	 * sender whose listener left).  poll() and epoll report errors
-	 * unasked; a socket that has not sent FIN reports nothing else. */
-	if (!ev && peer_writing(p) && p->fd >= 0)
+	 * unasked; a socket that has not sent FIN reports nothing else.
+	 * Not while it is still read, only waiting for room: its read
+	 * finds the error after its bytes, and taken here the error
+	 * would be gone, the read's end then a FIN (-k: a reset said as
+	 * a close). */
+	if (!ev && peer_writing(p) && !peer_reading(p) && p->fd >= 0)
 		ev = POLLERR;
 	return ev;
 }

@@ -451,3 +451,43 @@ for i in range(40):
 	wait_for_file "$LISTEN_ERR" 'line longer than 64 KiB, passed on in pieces'
 	[ "$(grep -c 'passed on in pieces' "$LISTEN_ERR")" -eq 1 ]
 }
+
+# bats test_tags=unix
+@test "a client reset while its lines wait for a stalled stdout is said as a reset, not taken for a close" {
+	local out=$BATS_TEST_TMPDIR/out err=$BATS_TEST_TMPDIR/err port cport
+	# stdout a FIFO nobody reads yet: the client's lines wait in its
+	# socket, unread, when the reset comes; stdin open and quiet: the
+	# client is still written to, with nothing to write
+	mkfifo "$out"
+	exec 5<>"$out"
+	hold_open "$BATS_TEST_TMPDIR/in"
+	port=$(free_port)
+	start_bg timeout 30 "$ZTPIPE" -lk 127.0.0.1 "$port" \
+	    <"$BATS_TEST_TMPDIR/in" >"$out" 2>"$err"
+	wait_for_port "$port"
+	cport=$(timeout 20 "$PYTHON" -c '
+import socket, struct, subprocess, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setblocking(False)
+data, sent, t = b"line of text\n" * 300000, 0, time.time()
+while sent < len(data) and time.time() - t < 5:
+    try:
+        sent += s.send(data[sent:])
+    except BlockingIOError:
+        time.sleep(0.01)
+# until the listener leaves bytes unread in its socket
+while not subprocess.run(["ss", "-Htn", "sport = :%s" % sys.argv[1]],
+        capture_output=True, text=True).stdout.split()[1:2] != ["0"]:
+    time.sleep(0.05)
+print(s.getsockname()[1])
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()' "$port")
+	# (a taken error shows only later: give it the time to be taken;
+	# the pass does not depend on it)
+	sleep 0.5
+	start_bg cat "$out" >/dev/null
+	wait_for_file "$err" "127.0.0.1 port $cport"
+	echo "listener: $(cat "$err")"
+	[ "$(cat "$err")" = "ztpipe: 127.0.0.1 port $cport: Connection reset by peer" ]
+	exec 5>&-
+}
