@@ -51,31 +51,8 @@ load helper
 	[[ "$stderr" == *"127.0.0.1 is not an IPv6 address (-6)"* ]] || false
 }
 
-# A loopback listener with a full backlog: connects to it hang.
-full_backlog() {
-	"$PYTHON" - "$1" <<'PY' 3>&- &
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(0)
-port = s.getsockname()[1]
-held = []
-for _ in range(2):
-    c = socket.socket()
-    c.setblocking(False)
-    c.connect_ex(("127.0.0.1", port))
-    held.append(c)
-time.sleep(0.3)
-open(sys.argv[1], "w").write("%d\n" % port)
-time.sleep(60)
-PY
-	BG_PIDS+=("$!")
-	wait_for_file "$1" '[0-9]'
-	PORT=$(cat "$1")
-}
-
 @test "-w 1 gives up on a peer that never answers, with status 1" {
-	full_backlog "$BATS_TEST_TMPDIR/port"
+	full_backlog
 	SECONDS=0
 	run --separate-stderr timeout 60 "$ZTPIPE" -w 1 127.0.0.1 "$PORT" </dev/null
 	[ "$status" -eq 1 ]
@@ -130,7 +107,7 @@ stopped_while_dialling() {
 	grep -qx "ztpipe: signal 15 while connecting to 127.0.0.1 port $port" "$ERR"
 	grep -Eqx 'ztpipe: sent 0 bytes, received 0 bytes in [0-9.]+ s' "$ERR"
 	# a target that never answers: -w waits on the handshake
-	full_backlog "$BATS_TEST_TMPDIR/port"
+	full_backlog
 	stopped_while_dialling -w 30 127.0.0.1 "$PORT"
 	[ "$(cat "$ERR")" = "ztpipe: signal 15 while connecting to 127.0.0.1 port $PORT" ]
 	stopped_while_dialling -v -w 30 127.0.0.1 "$PORT"

@@ -89,30 +89,6 @@ PY
 	TPORT=$(cat "$portfile")
 }
 
-# full_backlog: a loopback listener that never answers (its backlog is
-# full), port in TPORT.
-full_backlog() {
-	"$PYTHON" - "$BATS_TEST_TMPDIR/tport.full" <<'PY' 3>&- &
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(0)
-port = s.getsockname()[1]
-held = []
-for _ in range(2):
-    c = socket.socket()
-    c.setblocking(False)
-    c.connect_ex(("127.0.0.1", port))
-    held.append(c)
-time.sleep(0.3)
-open(sys.argv[1], "w").write("%d\n" % port)
-time.sleep(60)
-PY
-	BG_PIDS+=("$!")
-	wait_for_file "$BATS_TEST_TMPDIR/tport.full" '[0-9]'
-	TPORT=$(cat "$BATS_TEST_TMPDIR/tport.full")
-}
-
 # expect_client_reset: a client that connects to the forward and only
 # reads sees a reset, not a clean end.
 expect_client_reset() {
@@ -455,6 +431,7 @@ PY
 
 @test "a target that does not answer within -w resets the client" {
 	full_backlog
+	TPORT=$PORT
 	listen_bg -w 1 127.0.0.1 0 --to "127.0.0.1:$TPORT"
 	SECONDS=0
 	expect_client_reset

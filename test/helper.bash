@@ -10,7 +10,7 @@ BG_PIDS=()
 if [[ $ZTPIPE == */wine-ztpipe ]]; then
 	UNDER_WINE=1 TERM_NO=2
 else
-	UNDER_WINE= TERM_NO=15
+	UNDER_WINE='' TERM_NO=15
 fi
 
 # The real python interpreter, found once per run and exported: python3
@@ -197,6 +197,31 @@ E_TIMEDOUT='@(Connection|Operation) timed out'
 
 sha() {
 	sha256sum <"$1" | cut -d' ' -f1
+}
+
+# full_backlog: a loopback listener that never answers (listen(0), its
+# backlog filled by two pending connections): a connect to it hangs.
+# Its port in PORT.
+full_backlog() {
+	"$PYTHON" - "$BATS_TEST_TMPDIR/full.port" <<'PY' 3>&- &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(0)
+port = s.getsockname()[1]
+held = []
+for _ in range(2):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex(("127.0.0.1", port))
+    held.append(c)
+time.sleep(0.3)
+open(sys.argv[1], "w").write("%d\n" % port)
+time.sleep(60)
+PY
+	BG_PIDS+=("$!")
+	wait_for_file "$BATS_TEST_TMPDIR/full.port" '[0-9]'
+	PORT=$(cat "$BATS_TEST_TMPDIR/full.port")
 }
 
 teardown() {
