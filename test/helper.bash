@@ -129,6 +129,8 @@ wait_exit() {
 # set PORT from its -v line.
 listen_bg() {
 	LISTEN_ERR=$BATS_TEST_TMPDIR/listen.err
+	: >"$LISTEN_ERR"	# now: a second listener's own redirection
+	# comes after the fork, and the wait could read the first one's port
 	start_bg timeout 30 "$ZTPIPE" -l -v "$@" <"${LISTEN_IN:-/dev/null}" \
 	    >"${LISTEN_OUT:-$BATS_TEST_TMPDIR/listen.out}" 2>"$LISTEN_ERR"
 	LISTEN_PID=$BG_PID

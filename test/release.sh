@@ -69,6 +69,9 @@ done
 swap() {
 	head -c "$3" /dev/urandom >"$tmp/a"
 	head -c "$3" /dev/urandom >"$tmp/b"
+	# Emptied here, not by the listener's own redirection: that comes
+	# after the fork, and the wait below could read the last swap's port.
+	: >"$tmp/listen.err"
 	timeout 120 "$tmp/run-$1" -l -v 127.0.0.1 0 <"$tmp/a" >"$tmp/got-b" \
 	    2>"$tmp/listen.err" &
 	lpid=$!
