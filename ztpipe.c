@@ -258,6 +258,9 @@ struct route {
 					 * came for this long (UDP has no FIN) */
 	int quiet;			/* a peer's error is the route's to
 					 * say (-v), not a line of its own */
+	int place_fds;			/* fds one -m place takes, for the
+					 * limit on open files; 0: no -m */
+	void (*init)(void);		/* its own set-up, after the rest */
 };
 
 #ifdef SPLICE_F_MOVE
@@ -3744,7 +3747,9 @@ fwd_init(void)
 	fw.to = resolve(zt_node_host(opt.to_host), opt.to_port, 0);
 	fw.connect_ms = opt.wait_ms > 0 ? opt.wait_ms : CONNECT_MS;
 	fw.idle_ms = opt.idle_ms ? opt.idle_ms : opt.udp ? SESSION_MS : 0;
-	opt.idle_ms = 0;	/* a silent pair ends, not the session */
+	/* A silent pair ends, not the session; -w bounds the target's
+	 * connect, not the wait for a first client. */
+	opt.idle_ms = opt.wait_ms = 0;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX)
 		fw.pipe_fds = (int)rl.rlim_cur - 2 * opt.maxconns - FD_SPARE;
 	else
@@ -4499,13 +4504,14 @@ static const struct route pipe_route = {
 static const struct route merge_route = {
 	.move = merge_move, .sock_wants = listen_wants,
 	.sock_ready = accept_peer, .owes = stream_owes, .full = merge_full,
-	.inbuf = LINEMIN, .broadcast = 1, .alone = 1,
+	.inbuf = LINEMIN, .broadcast = 1, .alone = 1, .place_fds = 1,
 };
 static const struct route chat_route = {
 	.move = chat_move, .joined = chat_joined, .left = chat_left,
 	.sock_wants = listen_wants, .sock_ready = accept_peer,
 	.owes = chat_owes, .full = chat_full,
 	.inbuf = LINEMIN, .outq = CHATQ, .alone = 1, .eof_leaves = 1,
+	.place_fds = 1,
 };
 /* udp: its socket is the session's one endpoint and there are no peer
  * structs: a client's (its one peer, whose errors are fatal), one
@@ -4527,17 +4533,20 @@ static const struct route dgram_many_route = {
 };
 /* forward (--to): each client and its own connection to the target;
  * over UDP, each client address and its own socket to it. */
+/* A forwarded TCP client's place: two sockets and two pipes (short of
+ * fds, buffers stand in for the pipes). */
 static const struct route fwd_route = {
-	.move = move_nothing, .settle = fwd_settle_all, .joined = fwd_joined, .left = fwd_left,
-	.sock_wants = listen_wants, .sock_ready = accept_peer,
-	.owes = fwd_owes, .places = fwd_places, .cut = fwd_cut,
-	.read_step = fwd_read, .write_step = fwd_write, .quiet = 1,
+	.move = move_nothing, .settle = fwd_settle_all, .joined = fwd_joined,
+	.left = fwd_left, .sock_wants = listen_wants,
+	.sock_ready = accept_peer, .owes = fwd_owes, .places = fwd_places,
+	.cut = fwd_cut, .read_step = fwd_read, .write_step = fwd_write,
+	.quiet = 1, .place_fds = 6, .init = fwd_init,
 };
 static const struct route fwd_dgram_route = {
 	.move = move_nothing, .settle = fwd_dgram_move, .left = fwd_dgram_left,
 	.sock_wants = fwd_dgram_wants, .sock_ready = fwd_dgram_ready,
 	.owes = owes_nothing, .places = fwd_places, .read_step = fwd_dgram_read,
-	.quiet = 1,
+	.quiet = 1, .place_fds = 1, .init = fwd_init,
 };
 
 /* ---- the loop ---- */
@@ -5831,7 +5840,7 @@ guard_std_fds(void)
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
 		    open("/dev/null", fd == 2 ? O_WRONLY : O_RDONLY) != fd)
-			exit(EXIT_NET);
+			die(EXIT_NET, errno, "/dev/null");
 }
 
 static void
@@ -5877,10 +5886,7 @@ session_init(void)
 {
 	struct rlimit rl;
 	char host[256];
-	/* fds a -m place takes: a forwarded TCP client has two sockets and
-	 * two pipes (fewer fds: buffers instead of pipes) */
-	rlim_t want = (rlim_t)opt.maxconns * (opt.to_host && !opt.udp ? 6 : 1) +
-	    FD_SPARE;
+	rlim_t want;
 	int fl;
 
 	ss.t0 = ss.now = tm.last_data = now_ms();
@@ -5909,7 +5915,8 @@ session_init(void)
 	    (ss.route->outq && buf_init(&io.q, 2 * CHATQ) < 0))
 		die(EXIT_NET, errno, "malloc");
 	/* Many peers need many fds: raise the soft limit as far as allowed. */
-	if ((opt.keep || opt.to_host) && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	want = (rlim_t)opt.maxconns * ss.route->place_fds + FD_SPARE;
+	if (ss.route->place_fds && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur < want) {
 		rl.rlim_cur = want;
 		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
@@ -5920,8 +5927,8 @@ session_init(void)
 		nick_set(chat.nick, opt.name, strlen(opt.name));
 	else if (gethostname(host, sizeof(host)) == 0)
 		nick_set(chat.nick, host, strnlen(host, sizeof(host)));
-	if (opt.to_host)
-		fwd_init();
+	if (ss.route->init)
+		ss.route->init();
 }
 
 static void
@@ -5942,7 +5949,7 @@ start_dialling(void)
 			    opt.port);
 		fail(e, "getpeername");
 	}
-	if (opt.udp) {	/* no peer: the socket endpoint, and its sender */
+	if (ss.route->dgram) {	/* no peer: the socket, and its sender */
 		peers.lfd = fd;
 		dgram_heard(&sa, sl);
 		tune(fd);
@@ -5974,7 +5981,7 @@ main(int argc, char **argv)
 	setup_signals();	/* a stop while dialling ends it too */
 	if (opt.listen) {
 		peers.lfd = listen_on(opt.host, opt.port);
-		if (opt.wait_ms > 0 && !opt.to_host)	/* --to: the target's */
+		if (opt.wait_ms > 0)
 			tm.wait = ss.t0 + opt.wait_ms;
 	} else {
 		start_dialling();
