@@ -226,6 +226,29 @@ PY
 	PORT=$(cat "$BATS_TEST_TMPDIR/full.port")
 }
 
+# check_lines FILE CLIENTS N: FILE holds exactly the N lines ("cID SEQ
+# x...") each of CLIENTS clients sent: every line whole, each client's
+# in order.
+check_lines() {
+	"$PYTHON" - "$@" <<'PY'
+import re, sys
+f, clients, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+nxt, total = {}, 0
+for line in open(f, "rb"):
+    total += 1
+    m = re.fullmatch(rb"c(\d+) (\d{6}) (x*)\n", line)
+    if not m:
+        sys.exit("torn line %d: %r" % (total, line[:60]))
+    c, i = int(m[1]), int(m[2])
+    if i != nxt.get(c, 0):
+        sys.exit("client %d: line %d after %d" % (c, i, nxt.get(c, 0) - 1))
+    nxt[c] = i + 1
+if total != clients * n or len(nxt) != clients:
+    sys.exit("%d lines from %d clients, not %d from %d"
+             % (total, len(nxt), clients * n, clients))
+PY
+}
+
 teardown() {
 	stop_bg
 }

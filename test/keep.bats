@@ -17,26 +17,6 @@ for c in range(1, clients + 1):
                          for i in range(n)))' "$1" "$2" "$BATS_TEST_TMPDIR"
 }
 
-# check_lines FILE CLIENTS N: every line intact, each client's in order.
-check_lines() {
-	"$PYTHON" - "$@" <<'PY'
-import random, re, sys
-f, clients, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-nxt, total = {}, 0
-for line in open(f, "rb"):
-    total += 1
-    m = re.fullmatch(rb"c(\d{3}) (\d{6}) (x*)\n", line)
-    if not m:
-        sys.exit("torn line %d: %r" % (total, line[:60]))
-    c, i = int(m[1]), int(m[2])
-    if i != nxt.get(c, 0):
-        sys.exit("client %d: line %d after %d" % (c, i, nxt.get(c, 0) - 1))
-    nxt[c] = i + 1
-if total != clients * n or len(nxt) != clients:
-    sys.exit("%d lines from %d clients" % (total, len(nxt)))
-PY
-}
-
 @test "50 clients x 2,000 lines: exactly 100,000 whole lines, each client in order" {
 	lines 50 2000
 	LISTEN_OUT=$BATS_TEST_TMPDIR/all.log listen_bg -k 127.0.0.1 0
